@@ -81,7 +81,7 @@ byoda_testenv_port_free() {
 # byoda_testenv_start creates and starts the throwaway cluster and exports
 # BYODA_TEST_POSTGRES_DSN.
 byoda_testenv_start() {
-	local bin dir port try started=""
+	local bin dir port try url started=""
 	if ! bin=$(byoda_testenv_bindir); then
 		return 1
 	fi
@@ -133,7 +133,8 @@ byoda_testenv_start() {
 
 	for try in $(seq 1 60); do
 		if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres; then
-			export BYODA_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+			url="postgres://postgres@127.0.0.1:$port/postgres"
+			export BYODA_TEST_POSTGRES_DSN="$url?sslmode=disable"
 			BYODA_TESTENV_DSN_OURS=1
 			byoda_testenv_log "PostgreSQL ready on 127.0.0.1:$port"
 			return 0

@@ -62,7 +62,8 @@ func testAddresses(t *testing.T, s Store) {
 			"C.ACCOUNTS.BYODA.TEST", "198.51.100.5", ""},
 		{"trailing dot", "d.accounts.byoda.test.", "198.51.100.6", "d.accounts.byoda.test",
 			"198.51.100.6", ""},
-		{"ipv6", "a.accounts.byoda.test", "2001:db8::1", "a.accounts.byoda.test", "2001:db8::1", ""},
+		{"ipv6", "a.accounts.byoda.test", "2001:db8::1", "a.accounts.byoda.test",
+			"2001:db8::1", ""},
 		{"ipv4-mapped stored as ipv4", "e.accounts.byoda.test", "::ffff:192.0.2.77",
 			"e.accounts.byoda.test", "192.0.2.77", ""},
 	}
@@ -221,7 +222,8 @@ func testListServices(t *testing.T, s Store) {
 		mustCreate(t, s, id)
 	}
 	for _, id := range []uint32{9, 3, 5} {
-		if err := s.SetContract(ctx, id, int(id)*10, fmt.Appendf(nil, `{"id":%d}`, id)); err != nil {
+		contract := fmt.Appendf(nil, `{"id":%d}`, id)
+		if err := s.SetContract(ctx, id, int(id)*10, contract); err != nil {
 			t.Fatalf("SetContract(%d): %v", id, err)
 		}
 	}
