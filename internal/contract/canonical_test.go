@@ -161,7 +161,8 @@ func FuzzCanonical(f *testing.F) {
 	for _, name := range []string{"edge.json", "sample-contract.json"} {
 		f.Add(readTestdata(f, name))
 	}
-	for _, seed := range []string{`{}`, `[1.5e-7, -0, "\u2028"]`, `{"b":{"a":[]}}`, `"\ud83d\ude00"`} {
+	seeds := []string{`{}`, `[1.5e-7, -0, "\u2028"]`, `{"b":{"a":[]}}`, `"\ud83d\ude00"`}
+	for _, seed := range seeds {
 		f.Add([]byte(seed))
 	}
 

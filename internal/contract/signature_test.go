@@ -66,8 +66,12 @@ func TestSignaturesPython(t *testing.T) {
 	}
 
 	want := map[Signer]Signature{
-		SignerService: {HashAlgorithm: "SHA256", Timestamp: "2025-01-02T03:04:05", Certificate: serviceCN},
-		SignerNetwork: {HashAlgorithm: "SHA256", Timestamp: "2025-01-02T03:04:06", Certificate: networkCN},
+		SignerService: {
+			HashAlgorithm: "SHA256", Timestamp: "2025-01-02T03:04:05", Certificate: serviceCN,
+		},
+		SignerNetwork: {
+			HashAlgorithm: "SHA256", Timestamp: "2025-01-02T03:04:06", Certificate: networkCN,
+		},
 	}
 	for by, sig := range got {
 		if raw, err := base64.StdEncoding.DecodeString(sig.Signature); err != nil || len(raw) != 256 {
@@ -117,26 +121,30 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 }
 
 func TestSignReplacesSignatures(t *testing.T) {
+	const (
+		otherService = "data.service-data-1.byoda.test"
+		otherNetwork = "network.network-data.other.test"
+	)
 	key := testKey(t)
 	pythonSigned := readTestdata(t, "edge.signed-by-python.json")
 
-	service, err := Sign(pythonSigned, SignerService, key, "data.service-data-1.byoda.test", serviceTime)
+	service, err := Sign(pythonSigned, SignerService, key, otherService, serviceTime)
 	if err != nil {
 		t.Fatalf("Sign as service: %v", err)
 	}
 	checkSignatures(t, service, map[Signer][2]string{
-		SignerService: {"data.service-data-1.byoda.test", "2025-06-01T12:30:05"},
+		SignerService: {otherService, "2025-06-01T12:30:05"},
 	})
 
-	network, err := Sign(pythonSigned, SignerNetwork, key, "network.network-data.other.test", networkTime)
+	network, err := Sign(pythonSigned, SignerNetwork, key, otherNetwork, networkTime)
 	if err != nil {
 		t.Fatalf("Sign as network: %v", err)
 	}
 	checkSignatures(t, network, map[Signer][2]string{
 		SignerService: {serviceCN, "2025-01-02T03:04:05"},
-		SignerNetwork: {"network.network-data.other.test", "2025-06-02T09:00:00"},
+		SignerNetwork: {otherNetwork, "2025-06-02T09:00:00"},
 	})
-	if err := Verify(network, SignerNetwork, testCert(t, key, "network.network-data.other.test")); err != nil {
+	if err := Verify(network, SignerNetwork, testCert(t, key, otherNetwork)); err != nil {
 		t.Errorf("Verify replaced network signature: %v", err)
 	}
 }
@@ -207,7 +215,7 @@ func TestVerifyTampered(t *testing.T) {
 		{"extra member", `"version": 3`, `"version": 3, "x": null`, true, true},
 		{"service signature", service.Signature, flipSignature(t, service.Signature), true, true},
 		{"network signature", network.Signature, flipSignature(t, network.Signature), false, true},
-		{"network signature padding", network.Signature, setPaddingBit(t, network.Signature), false, true},
+		{"network padding bits", network.Signature, setPaddingBit(t, network.Signature), false, true},
 		{"service certificate", serviceCN, "data.service-data-4294967041.byoda.test", true, true},
 		{"network certificate", networkCN, "network.network-data.byoda.tesu", false, true},
 		{"hash algorithm", `"hash_algorithm": "SHA256",
