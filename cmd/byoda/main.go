@@ -5,6 +5,8 @@
 //
 //	byoda network init --network NAME --dir DIR
 //	byoda directory --network NAME --dir DIR --listen ADDR:PORT --dns-listen ADDR:PORT
+//	byoda service init --contract FILE --network NAME --dir DIR --directory-url URL
+//	byoda service serve --service-id ID --network NAME --dir DIR --listen ADDR:PORT
 //
 // Every flag of a server can also be set with the environment variable named
 // in its help text. Private keys are encrypted with PRIVATE_KEY_SECRET.
@@ -37,6 +39,9 @@ var commands = []command{
 	{"network init", "create a new network's root CA, accounts CA, services CA and data secret",
 		runNetworkInit},
 	{"directory", "run a network's directory server (REST API and DNS)", runDirectory},
+	{"service init", "create a service's secrets, register it and have its contract signed",
+		runServiceInit},
+	{"service serve", "run a service's server", runServiceServe},
 }
 
 // errUsage marks an error already explained to the user by a flag set.

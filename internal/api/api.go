@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 )
 
@@ -168,4 +170,51 @@ func jsonProblem(err error) string {
 // NotFound answers every request that no route matched, in JSON.
 func NotFound(w http.ResponseWriter, r *http.Request) {
 	WriteDetail(w, http.StatusNotFound, "Not Found")
+}
+
+// ReadCSR reads the body {"csr": "<PEM>"} of the endpoints that sign
+// certificate requests, of at most max bytes, and returns the PEM.
+func ReadCSR(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	var req struct {
+		CSR string `json:"csr"`
+	}
+	if err := DecodeJSON(w, r, max, &req); err != nil {
+		return nil, err
+	}
+	if req.CSR == "" {
+		return nil, Errorf(http.StatusBadRequest, "field \"csr\" is required")
+	}
+	return []byte(req.CSR), nil
+}
+
+// ClientAddr returns the address a request came from, without a zone and
+// with IPv4-mapped IPv6 addresses as IPv4.
+func ClientAddr(r *http.Request) (netip.Addr, error) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, Wrap(http.StatusBadRequest, err,
+			"cannot tell the address of the client")
+	}
+	return addr.Unmap().WithZone(""), nil
+}
+
+// AddressReply is the answer of the registration endpoints: the address
+// that was recorded, in the field of its family.
+type AddressReply struct {
+	IPv4 *string `json:"ipv4_address"`
+	IPv6 *string `json:"ipv6_address"`
+}
+
+// NewAddressReply returns the AddressReply for addr.
+func NewAddressReply(addr netip.Addr) AddressReply {
+	s := addr.String()
+	if addr.Is4() {
+		return AddressReply{IPv4: &s}
+	}
+	return AddressReply{IPv6: &s}
 }

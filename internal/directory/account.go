@@ -45,7 +45,7 @@ func (s *Server) postAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	if !exists && name.Type == pki.Account {
-		addr, err := clientAddr(r)
+		addr, err := api.ClientAddr(r)
 		if err != nil {
 			return err
 		}

@@ -2,9 +2,7 @@ package directory
 
 import (
 	"crypto/x509"
-	"net"
 	"net/http"
-	"net/netip"
 
 	"github.com/byoda/byoda-go/internal/api"
 	"github.com/byoda/byoda-go/internal/pki"
@@ -37,34 +35,10 @@ func (s *Server) authenticate(r *http.Request, want pki.Want) (pki.Name, error) 
 	return name, nil
 }
 
-// clientAddr returns the address the request came from.
-func clientAddr(r *http.Request) (netip.Addr, error) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}, api.Wrap(http.StatusBadRequest, err,
-			"cannot tell the address of the client")
-	}
-	return addr.Unmap().WithZone(""), nil
-}
-
-// addressAnswer is the body returned by a registration.
-func addressAnswer(addr netip.Addr) addressResponse {
-	s := addr.String()
-	if addr.Is4() {
-		return addressResponse{IPv4: &s}
-	}
-	return addressResponse{IPv6: &s}
-}
-
 // register records the client's address as the address of name and answers
 // with it.
 func (s *Server) register(w http.ResponseWriter, r *http.Request, name pki.Name) error {
-	addr, err := clientAddr(r)
+	addr, err := api.ClientAddr(r)
 	if err != nil {
 		return err
 	}
@@ -74,6 +48,6 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, name pki.Name)
 	}
 
 	s.logger.Info("registered address", "name", name.String(), "address", addr.String())
-	api.WriteJSON(w, http.StatusOK, addressAnswer(addr))
+	api.WriteJSON(w, http.StatusOK, api.NewAddressReply(addr))
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/byoda/byoda-go/internal/api"
 )
 
 // maxReplyBytes bounds what a client reads of a directory's reply.
@@ -108,10 +110,7 @@ type CertReply struct {
 }
 
 // AddressReply is the directory's answer to a registration.
-type AddressReply struct {
-	IPv4 *string `json:"ipv4_address"`
-	IPv6 *string `json:"ipv6_address"`
-}
+type AddressReply = api.AddressReply
 
 // ServiceSummary is one entry of the directory's service list.
 type ServiceSummary struct {

@@ -144,31 +144,17 @@ func (s *Server) certResponse(cert *x509.Certificate, ca *pki.CA) certResponse {
 	}
 }
 
-// csrRequest is the body of the CSR endpoints.
-type csrRequest struct {
-	CSR string `json:"csr"`
-}
-
 func readCSR(w http.ResponseWriter, r *http.Request) (*x509.CertificateRequest, error) {
-	var req csrRequest
-	if err := api.DecodeJSON(w, r, maxCSRBody, &req); err != nil {
+	data, err := api.ReadCSR(w, r, maxCSRBody)
+	if err != nil {
 		return nil, err
 	}
-	if req.CSR == "" {
-		return nil, api.Errorf(http.StatusBadRequest, "field \"csr\" is required")
-	}
 
-	csr, err := pki.ParseCSR([]byte(req.CSR))
+	csr, err := pki.ParseCSR(data)
 	if err != nil {
 		return nil, api.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	return csr, nil
-}
-
-// addressResponse is the answer to a registration.
-type addressResponse struct {
-	IPv4 *string `json:"ipv4_address"`
-	IPv6 *string `json:"ipv6_address"`
 }
 
 func (s *Server) storeError(err error, what string) error {

@@ -87,7 +87,7 @@ func (s *Server) postService(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) setServiceAddress(r *http.Request, sid uint32) error {
-	addr, err := clientAddr(r)
+	addr, err := api.ClientAddr(r)
 	if err != nil {
 		return err
 	}

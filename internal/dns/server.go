@@ -160,6 +160,7 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 		return errors.New("serving dns: no udp or tcp listener")
 	}
 	if err := s.startServing(); err != nil {
+		closeTransports(transports)
 		return err
 	}
 	defer close(s.done)
