@@ -33,6 +33,7 @@ import (
 const testNet = "byoda.test"
 
 var (
+	netDir     string
 	netOnce    sync.Once
 	netShared  *pki.Network
 	netDirCert tls.Certificate
@@ -41,7 +42,7 @@ var (
 
 // testNetwork creates one network for the whole test binary: making its
 // RSA-4096 data key takes a while.
-func testNetwork(t *testing.T) (*pki.Network, tls.Certificate) {
+func testNetwork(t testing.TB) (*pki.Network, tls.Certificate) {
 	t.Helper()
 	netOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "byoda-directory-test-")
@@ -49,6 +50,7 @@ func testNetwork(t *testing.T) (*pki.Network, tls.Certificate) {
 			netErr = err
 			return
 		}
+		netDir = dir
 		paths := pki.Paths{Root: dir, Network: testNet}
 		password := []byte("test password")
 		if _, netErr = pki.CreateNetwork(paths, password); netErr != nil {
@@ -76,16 +78,24 @@ func testNetwork(t *testing.T) (*pki.Network, tls.Certificate) {
 	return netShared, netDirCert
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if netDir != "" {
+		os.RemoveAll(netDir)
+	}
+	os.Exit(code)
+}
+
 // env is a running directory with its own store.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	net     *pki.Network
 	store   dirstore.Store
 	baseURL string
 	dnsAddr netip.AddrPort
 }
 
-func startDirectory(t *testing.T) *env {
+func startDirectory(t testing.TB) *env {
 	t.Helper()
 	network, cert := testNetwork(t)
 
@@ -98,7 +108,7 @@ func startDirectory(t *testing.T) *env {
 	return startWithStore(t, network, cert, store)
 }
 
-func startWithStore(t *testing.T, network *pki.Network, cert tls.Certificate,
+func startWithStore(t testing.TB, network *pki.Network, cert tls.Certificate,
 	store dirstore.Store) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -214,7 +224,7 @@ func (e *env) want(r reply, status int, what string) {
 	}
 }
 
-func csrBody(t *testing.T, name pki.Name, key crypto.Signer) []byte {
+func csrBody(t testing.TB, name pki.Name, key crypto.Signer) []byte {
 	t.Helper()
 	csr, err := pki.NewCSR(name, key)
 	if err != nil {
@@ -224,7 +234,7 @@ func csrBody(t *testing.T, name pki.Name, key crypto.Signer) []byte {
 	return body
 }
 
-func ecKey(t *testing.T) crypto.Signer {
+func ecKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -239,7 +249,7 @@ var rsaKeyOnce = sync.OnceValues(func() (*rsa.PrivateKey, error) {
 
 // rsaKey returns an RSA key for data certificates; one is shared by the
 // tests to keep them fast, which no check here depends on.
-func rsaKey(t *testing.T) crypto.Signer {
+func rsaKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := rsaKeyOnce()
 	if err != nil {
@@ -249,7 +259,7 @@ func rsaKey(t *testing.T) crypto.Signer {
 }
 
 // signed reads a certificate reply into an identity with key.
-func signed(t *testing.T, r reply, key crypto.Signer) *identity {
+func signed(t testing.TB, r reply, key crypto.Signer) *identity {
 	t.Helper()
 	var resp certResponse
 	if err := json.Unmarshal(r.body, &resp); err != nil {
@@ -289,7 +299,7 @@ func (e *env) resolve(name string) (netip.Addr, int) {
 	return netip.Addr{}, in.Rcode
 }
 
-func newAccountID(t *testing.T) string {
+func newAccountID(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 16)
 	rand.Read(b)
@@ -514,4 +524,32 @@ func base64Lines(der []byte) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// BenchmarkPostAccount measures account CSR signing through the whole stack:
+// TLS on loopback, JSON, review, signing and the SQLite store.
+func BenchmarkPostAccount(b *testing.B) {
+	e := startDirectory(b)
+	c := e.client(nil, netip.Addr{})
+	key := ecKey(b)
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = csrBody(b, pki.AccountName(testNet, newAccountID(b)), key)
+	}
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req, _ := http.NewRequest("POST", e.baseURL+"/api/v1/network/account",
+			bytes.NewReader(bodies[i]))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
 }

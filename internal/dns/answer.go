@@ -49,7 +49,7 @@ func (s *Server) respond(ctx context.Context, req *mdns.Msg) *mdns.Msg {
 	resp.SetReply(req)
 	q := req.Question[0]
 	name := canonicalName(q.Name)
-	if !inZone(name, s.zone) || (q.Qclass != mdns.ClassINET && q.Qclass != mdns.ClassANY) {
+	if s.refuses(q, name) {
 		resp.Rcode = mdns.RcodeRefused
 		return resp
 	}
@@ -64,6 +64,20 @@ func (s *Server) respond(ctx context.Context, req *mdns.Msg) *mdns.Msg {
 	s.fill(resp, q, n)
 
 	return resp
+}
+
+// refuses reports whether the server declines q, whose name is name in
+// canonical form: it is not a resolver, holds only IN records and builds its
+// answers on demand, so there is no zone to transfer.
+func (s *Server) refuses(q mdns.Question, name string) bool {
+	switch {
+	case !inZone(name, s.zone):
+		return true
+	case q.Qclass != mdns.ClassINET && q.Qclass != mdns.ClassANY:
+		return true
+	}
+
+	return q.Qtype == mdns.TypeAXFR || q.Qtype == mdns.TypeIXFR
 }
 
 // find returns what the zone holds at a canonical name in the zone.
@@ -161,15 +175,16 @@ func (s *Server) addressRecord(q mdns.Question, addr netip.Addr) mdns.RR {
 }
 
 func newA(owner string, addr netip.Addr, ttl uint32) *mdns.A {
-	hdr := mdns.RR_Header{Name: owner, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: ttl}
-
-	return &mdns.A{Hdr: hdr, A: net.IP(addr.AsSlice())}
+	return &mdns.A{Hdr: header(owner, mdns.TypeA, ttl), A: net.IP(addr.AsSlice())}
 }
 
 func newAAAA(owner string, addr netip.Addr, ttl uint32) *mdns.AAAA {
-	hdr := mdns.RR_Header{Name: owner, Rrtype: mdns.TypeAAAA, Class: mdns.ClassINET, Ttl: ttl}
+	return &mdns.AAAA{Hdr: header(owner, mdns.TypeAAAA, ttl), AAAA: net.IP(addr.AsSlice())}
+}
 
-	return &mdns.AAAA{Hdr: hdr, AAAA: net.IP(addr.AsSlice())}
+// header returns the header of an IN-class record.
+func header(owner string, rrtype uint16, ttl uint32) mdns.RR_Header {
+	return mdns.RR_Header{Name: owner, Rrtype: rrtype, Class: mdns.ClassINET, Ttl: ttl}
 }
 
 // fitTransport adds the OPT record an EDNS client expects and, over UDP,

@@ -99,8 +99,9 @@ func (c Config) validate() error {
 			return fmt.Errorf("name server %q is not a domain name", ns)
 		}
 	}
-	if c.Hostmaster != "" && !isDomainName(canonicalName(c.Hostmaster)) {
-		return fmt.Errorf("hostmaster %q is not a domain name", c.Hostmaster)
+	if c.Hostmaster != "" && (strings.Contains(c.Hostmaster, "@") ||
+		!isDomainName(canonicalName(c.Hostmaster))) {
+		return fmt.Errorf("hostmaster %q is not in domain name form", c.Hostmaster)
 	}
 
 	return validateDurations(c)

@@ -16,6 +16,8 @@
 // Names that do not fit those patterns are answered NXDOMAIN without asking
 // Lookup, which is given only canonical names: a lower-case uuid in its
 // 8-4-4-4-12 form and a service id written in decimal without leading zeros.
+// When Lookup fails, the query is answered SERVFAIL and the failure logged as
+// a warning.
 //
 // The labels "accounts", "members-<sid>" and "service-<sid>" directly under
 // the network always exist, with no records of their own, as do the

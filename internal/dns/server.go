@@ -109,7 +109,7 @@ func (s *Server) buildApex(cfg Config) {
 	origin := mdns.Fqdn(s.zone)
 	apexTTL := seconds(cfg.ApexTTL)
 	s.soa = &mdns.SOA{
-		Hdr:     mdns.RR_Header{Name: origin, Rrtype: mdns.TypeSOA, Class: mdns.ClassINET, Ttl: apexTTL},
+		Hdr:     header(origin, mdns.TypeSOA, apexTTL),
 		Ns:      mdns.Fqdn(canonicalName(cfg.NameServers[0])),
 		Mbox:    mdns.Fqdn(canonicalName(cfg.Hostmaster)),
 		Serial:  uint32(time.Now().Unix()),
@@ -127,10 +127,8 @@ func (s *Server) buildApex(cfg Config) {
 
 	for _, host := range cfg.NameServers {
 		host = canonicalName(host)
-		s.nameServers = append(s.nameServers, &mdns.NS{
-			Hdr: mdns.RR_Header{Name: origin, Rrtype: mdns.TypeNS, Class: mdns.ClassINET, Ttl: apexTTL},
-			Ns:  mdns.Fqdn(host),
-		})
+		ns := &mdns.NS{Hdr: header(origin, mdns.TypeNS, apexTTL), Ns: mdns.Fqdn(host)}
+		s.nameServers = append(s.nameServers, ns)
 		s.glue = append(s.glue, s.glueRecords(host)...)
 	}
 }
@@ -155,7 +153,7 @@ func (s *Server) glueRecords(host string) []mdns.RR {
 // lookups get a context derived from ctx. Serve closes udp and tcp before it
 // returns; it returns ErrServerClosed after Shutdown or the end of ctx.
 func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener) error {
-	transports := s.transports(ctx, udp, tcp)
+	transports := newTransports(ctx, s, udp, tcp)
 	if len(transports) == 0 {
 		return errors.New("serving dns: no udp or tcp listener")
 	}
@@ -168,8 +166,8 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 	exited := make(chan struct{}, len(transports))
 	for _, t := range transports {
 		go t.run(exited)
+		s.logger.Info("serving dns", "zone", s.zone, "network", t.network, "addr", t.addr)
 	}
-	s.logger.Info("dns server started", "zone", s.zone, "udp", addrOf(udp), "tcp", addrOfListener(tcp))
 
 	select {
 	case <-ctx.Done():
@@ -178,7 +176,7 @@ func (s *Server) Serve(ctx context.Context, udp net.PacketConn, tcp net.Listener
 	}
 	err := stopTransports(transports)
 	closeTransports(transports)
-	s.logger.Info("dns server stopped", "zone", s.zone)
+	s.logger.Info("stopped serving dns", "zone", s.zone)
 
 	return err
 }
@@ -232,133 +230,4 @@ func (s *Server) startServing() error {
 	s.serving = true
 
 	return nil
-}
-
-// transports wraps the given sockets in miekg servers that use s to answer.
-func (s *Server) transports(ctx context.Context, udp net.PacketConn, tcp net.Listener) []*transport {
-	var ts []*transport
-	if udp != nil {
-		ts = append(ts, newTransport("udp", &handler{server: s, ctx: ctx, udp: true},
-			&mdns.Server{PacketConn: udp, UDPSize: maxUDPSize}, udp))
-	}
-	if tcp != nil {
-		ts = append(ts, newTransport("tcp", &handler{server: s, ctx: ctx},
-			&mdns.Server{Listener: tcp}, tcp))
-	}
-
-	return ts
-}
-
-func addrOf(conn interface{ LocalAddr() net.Addr }) string {
-	if conn == nil {
-		return ""
-	}
-
-	return conn.LocalAddr().String()
-}
-
-func addrOfListener(l net.Listener) string {
-	if l == nil {
-		return ""
-	}
-
-	return l.Addr().String()
-}
-
-// handler answers the queries of one transport. It keeps the context of
-// Serve because miekg's Handler interface carries none.
-type handler struct {
-	server *Server
-	ctx    context.Context
-	udp    bool // responses must fit the client's UDP buffer
-}
-
-// ServeDNS implements mdns.Handler.
-func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
-	resp := h.server.respond(h.ctx, req)
-	fitTransport(resp, req, h.udp)
-
-	// The client may be gone already; that is its business, not the
-	// server's, so a failed write is not worth more than a debug line.
-	if err := w.WriteMsg(resp); err != nil {
-		h.server.logger.Debug("writing dns response", "remote", w.RemoteAddr().String(), "error", err)
-	}
-}
-
-// transport is one miekg server, UDP or TCP, and what Serve needs to stop
-// it without racing its start.
-type transport struct {
-	network string
-	srv     *mdns.Server
-	conn    interface{ Close() error }
-	started chan struct{} // closed once srv accepts shutdown
-	exited  chan struct{} // closed when srv has stopped serving
-	err     error         // what srv returned, set before exited is closed
-}
-
-func newTransport(network string, h mdns.Handler, srv *mdns.Server, conn interface{ Close() error }) *transport {
-	t := &transport{
-		network: network,
-		srv:     srv,
-		conn:    conn,
-		started: make(chan struct{}),
-		exited:  make(chan struct{}),
-	}
-	srv.Handler = h
-	srv.NotifyStartedFunc = func() { close(t.started) }
-
-	return t
-}
-
-// run serves until the transport is stopped or fails, then signals exited.
-func (t *transport) run(exited chan<- struct{}) {
-	t.err = t.srv.ActivateAndServe()
-	close(t.exited)
-	exited <- struct{}{}
-}
-
-// stop shuts the transport down and waits for it. A miekg server refuses
-// to shut down before it has started, so stop waits for one or the other.
-func (t *transport) stop() error {
-	select {
-	case <-t.started:
-		select {
-		case <-t.exited:
-		default:
-			// Only "not started" can come back, and started rules it out.
-			_ = t.srv.Shutdown()
-		}
-	case <-t.exited:
-	}
-	<-t.exited
-
-	if t.err != nil {
-		return fmt.Errorf("serving dns over %s: %w", t.network, t.err)
-	}
-
-	return nil
-}
-
-// stopTransports stops every transport and returns their failures, or
-// ErrServerClosed when there was none.
-func stopTransports(ts []*transport) error {
-	var errs []error
-	for _, t := range ts {
-		if err := t.stop(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-
-	return ErrServerClosed
-}
-
-// closeTransports closes the sockets; miekg closes them on a clean stop but
-// not when it fails to start.
-func closeTransports(ts []*transport) {
-	for _, t := range ts {
-		_ = t.conn.Close()
-	}
 }

@@ -38,6 +38,11 @@ type registry struct {
 	addrs map[string]netip.Addr
 	err   error    // returned by every lookup when set
 	asked []string // names looked up, in order
+
+	// When hold is set, lookups signal entered and then wait until hold is
+	// closed.
+	hold    chan struct{}
+	entered chan struct{}
 }
 
 func newRegistry() *registry {
@@ -49,6 +54,11 @@ func newRegistry() *registry {
 }
 
 func (r *registry) lookup(_ context.Context, name string) (netip.Addr, bool, error) {
+	if r.hold != nil {
+		r.entered <- struct{}{}
+		<-r.hold
+	}
+
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -102,6 +112,7 @@ func testConfig(reg *registry) Config {
 		Zone:   testZone,
 		Lookup: reg.lookup,
 		Static: map[string][]netip.Addr{
+			testZone:              {netip.MustParseAddr("127.0.0.7")},
 			dirName:               {netip.MustParseAddr("127.0.0.5"), netip.MustParseAddr("::5")},
 			"ns2.ops." + testZone: {netip.MustParseAddr("127.0.0.6")},
 			"many." + testZone:    addrRange("127.1.0.1", 60),
@@ -229,6 +240,7 @@ func TestAddressAnswers(t *testing.T) {
 		{"static AAAA", dirName, mdns.TypeAAAA, []string{"::5"}},
 		{"static ANY", dirName, mdns.TypeANY, []string{"127.0.0.5", "::5"}},
 		{"dynamic ANY", accountName, mdns.TypeANY, []string{"127.0.0.2"}},
+		{"apex", testZone, mdns.TypeA, []string{"127.0.0.7"}},
 	}
 	for _, network := range networks {
 		for _, tt := range tests {
@@ -306,7 +318,7 @@ func TestNegativeAnswers(t *testing.T) {
 		{"members", "members-" + testSID + "." + testZone, mdns.TypeA, mdns.RcodeSuccess},
 		{"service subdomain", "service-0." + testZone, mdns.TypeNS, mdns.RcodeSuccess},
 		{"static ancestor", "ops." + testZone, mdns.TypeA, mdns.RcodeSuccess},
-		{"apex A", testZone, mdns.TypeA, mdns.RcodeSuccess},
+		{"apex AAAA", testZone, mdns.TypeAAAA, mdns.RcodeSuccess},
 		{"sid too large", "members-4294967296." + testZone, mdns.TypeA, mdns.RcodeNameError},
 		{"sid with leading zero", "members-01." + testZone, mdns.TypeA, mdns.RcodeNameError},
 	}
@@ -379,7 +391,8 @@ func TestApex(t *testing.T) {
 				t.Fatalf("answer %v is not an SOA record", resp.Answer[0])
 			}
 			if soa.Ns != dirName+"." || soa.Mbox != "hostmaster."+testZone+"." {
-				t.Errorf("SOA names %s %s, want %s. hostmaster.%s.", soa.Ns, soa.Mbox, dirName, testZone)
+				t.Errorf("SOA names %s %s, want %s. hostmaster.%s.",
+					soa.Ns, soa.Mbox, dirName, testZone)
 			}
 			if soa.Hdr.Ttl != 3600 || soa.Serial == 0 || soa.Minttl != 300 {
 				t.Errorf("SOA TTL %d, serial %d, minimum %d; want 3600, nonzero, 300",
@@ -398,14 +411,16 @@ func TestApex(t *testing.T) {
 			}
 			wantHosts := dirName + ". ns2.ops." + testZone + ". ns.example.net."
 			if strings.Join(hosts, " ") != wantHosts || !resp.Authoritative {
-				t.Errorf("NS answer %v, want %s with TTL 3600, authoritative", resp.Answer, wantHosts)
+				t.Errorf("NS answer %v, want %s with TTL 3600, authoritative",
+					resp.Answer, wantHosts)
 			}
 
 			var glue []string
 			for _, rr := range resp.Extra {
 				glue = append(glue, rr.Header().Name+" "+addresses([]mdns.RR{rr})[0])
 			}
-			wantGlue := dirName + ". 127.0.0.5, " + dirName + ". ::5, ns2.ops." + testZone + ". 127.0.0.6"
+			wantGlue := dirName + ". 127.0.0.5, " + dirName + ". ::5, " +
+				"ns2.ops." + testZone + ". 127.0.0.6"
 			if strings.Join(glue, ", ") != wantGlue {
 				t.Errorf("glue = %v, want %s", glue, wantGlue)
 			}
@@ -419,8 +434,9 @@ func TestApex(t *testing.T) {
 		for _, rr := range resp.Answer {
 			counts[rr.Header().Rrtype]++
 		}
-		if counts[mdns.TypeSOA] != 1 || counts[mdns.TypeNS] != 3 || len(resp.Answer) != 4 {
-			t.Errorf("ANY answer %v, want the SOA and 3 NS records", resp.Answer)
+		if counts[mdns.TypeSOA] != 1 || counts[mdns.TypeNS] != 3 || counts[mdns.TypeA] != 1 ||
+			len(resp.Answer) != 5 {
+			t.Errorf("ANY answer %v, want the SOA, 3 NS and 1 A record", resp.Answer)
 		}
 	})
 }
@@ -444,19 +460,22 @@ func TestRefused(t *testing.T) {
 	tests := []struct {
 		desc   string
 		name   string
+		qtype  uint16
 		qclass uint16
 	}{
-		{"other zone", "example.com", mdns.ClassINET},
-		{"zone name inside another", testZone + ".example.com", mdns.ClassINET},
-		{"zone as a label suffix", "not" + testZone, mdns.ClassINET},
-		{"parent of zone", "test", mdns.ClassINET},
-		{"root", ".", mdns.ClassINET},
-		{"chaos class", dirName, mdns.ClassCHAOS},
+		{"other zone", "example.com", mdns.TypeA, mdns.ClassINET},
+		{"zone name inside another", testZone + ".example.com", mdns.TypeA, mdns.ClassINET},
+		{"zone as a label suffix", "not" + testZone, mdns.TypeA, mdns.ClassINET},
+		{"parent of zone", "test", mdns.TypeA, mdns.ClassINET},
+		{"root", ".", mdns.TypeNS, mdns.ClassINET},
+		{"chaos class", dirName, mdns.TypeA, mdns.ClassCHAOS},
+		{"zone transfer", testZone, mdns.TypeAXFR, mdns.ClassINET},
+		{"incremental zone transfer", testZone, mdns.TypeIXFR, mdns.ClassINET},
 	}
 	for _, network := range networks {
 		for _, tt := range tests {
 			t.Run(network+"/"+tt.desc, func(t *testing.T) {
-				req := new(mdns.Msg).SetQuestion(mdns.Fqdn(tt.name), mdns.TypeA)
+				req := new(mdns.Msg).SetQuestion(mdns.Fqdn(tt.name), tt.qtype)
 				req.Question[0].Qclass = tt.qclass
 				resp := exchange(t, network, addr, req)
 
@@ -466,6 +485,40 @@ func TestRefused(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestConcurrentQueries lets the race detector watch queries that share the
+// server's records.
+func TestConcurrentQueries(t *testing.T) {
+	addr := startServer(t, testConfig(newRegistry()))
+	questions := []struct {
+		name  string
+		qtype uint16
+	}{
+		{testZone, mdns.TypeNS},
+		{testZone, mdns.TypeANY},
+		{"www." + testZone, mdns.TypeA},
+		{"many." + testZone, mdns.TypeA},
+		{accountName, mdns.TypeAAAA},
+		{memberName, mdns.TypeA},
+	}
+
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			client := &mdns.Client{Net: networks[i%2], Timeout: exchangeTimeout}
+			for j := range 3 * len(questions) {
+				q := questions[(i+j)%len(questions)]
+				req := new(mdns.Msg).SetQuestion(mdns.Fqdn(q.name), q.qtype)
+				resp, _, err := client.Exchange(req, addr)
+				if err != nil || !resp.Authoritative {
+					t.Errorf("%s %s: response %v, error %v", q.name,
+						mdns.TypeToString[q.qtype], resp, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestCaseInsensitive(t *testing.T) {
@@ -573,8 +626,11 @@ func TestTruncation(t *testing.T) {
 				t.Errorf("TC bit %t, want %t", resp.Truncated, tt.truncated)
 			}
 			n := len(addresses(resp.Answer))
-			if tt.truncated && n >= tt.count || !tt.truncated && n != tt.count {
-				t.Errorf("%d answers, want %s %d", n, map[bool]string{true: "fewer than", false: "exactly"}[tt.truncated], tt.count)
+			if tt.truncated && n >= tt.count {
+				t.Errorf("%d answers in a truncated response, want fewer than %d", n, tt.count)
+			}
+			if !tt.truncated && n != tt.count {
+				t.Errorf("%d answers, want %d", n, tt.count)
 			}
 			if tt.ednsSize != 0 && resp.IsEdns0() == nil {
 				t.Error("no OPT record in the response to an EDNS query")
@@ -617,9 +673,9 @@ func TestRejectedRequests(t *testing.T) {
 			t.Run(network+"/"+tt.desc, func(t *testing.T) {
 				resp := exchange(t, network, addr, tt.req.Copy())
 
-				if resp.Rcode != tt.rcode || len(resp.Answer) != 0 {
-					t.Errorf("rcode %s, %d answers; want %s and none",
-						mdns.RcodeToString[resp.Rcode], len(resp.Answer), mdns.RcodeToString[tt.rcode])
+				got, want := mdns.RcodeToString[resp.Rcode], mdns.RcodeToString[tt.rcode]
+				if got != want || len(resp.Answer) != 0 {
+					t.Errorf("rcode %s, %d answers; want %s and none", got, len(resp.Answer), want)
 				}
 			})
 		}
@@ -680,6 +736,65 @@ func TestShutdown(t *testing.T) {
 		return srv, l
 	}
 
+	t.Run("shutdown", func(t *testing.T) {
+		srv, l := newServer(t)
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(context.Background(), l.UDP, l.TCP) }()
+		query(t, "udp", l.Addr().String(), accountName, mdns.TypeA)
+
+		if err := srv.Shutdown(t.Context()); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		// Shutdown has waited for Serve, which closes the sockets first.
+		checkClosed(t, l)
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+		if err := srv.Serve(t.Context(), l.UDP, l.TCP); !errors.Is(err, ErrServerClosed) {
+			t.Errorf("second Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+
+	t.Run("waits for queries in flight", func(t *testing.T) {
+		reg := newRegistry()
+		reg.hold, reg.entered = make(chan struct{}), make(chan struct{}, 1)
+		cfg := testConfig(reg)
+		cfg.LookupTimeout = time.Hour
+		srv, err := NewServer(cfg)
+		if err != nil {
+			t.Fatalf("NewServer: %v", err)
+		}
+		l, err := Listen(t.Context(), "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("Listen: %v", err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(context.Background(), l.UDP, l.TCP) }()
+		answered := make(chan *mdns.Msg, 1)
+		go func() {
+			req := new(mdns.Msg).SetQuestion(mdns.Fqdn(accountName), mdns.TypeA)
+			resp, _, _ := (&mdns.Client{Timeout: exchangeTimeout}).Exchange(req, l.Addr().String())
+			answered <- resp
+		}()
+		<-reg.entered
+
+		expired, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := srv.Shutdown(expired); !errors.Is(err, context.Canceled) {
+			t.Errorf("Shutdown with a lookup in flight returned %v, want context.Canceled", err)
+		}
+		close(reg.hold)
+		if resp := <-answered; resp == nil || len(addresses(resp.Answer)) != 1 {
+			t.Errorf("query in flight got %v, want its answer", resp)
+		}
+		if err := srv.Shutdown(t.Context()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+
 	t.Run("context ends", func(t *testing.T) {
 		srv, l := newServer(t)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -731,13 +846,17 @@ func TestShutdown(t *testing.T) {
 	})
 }
 
-// checkClosed fails t unless Serve closed both listeners.
+// checkClosed fails t unless both listeners are closed already. The past
+// deadlines make an open listener fail at once instead of blocking.
 func checkClosed(t *testing.T, l *Listeners) {
 	t.Helper()
 
+	deadline := time.Now().Add(-time.Second)
+	_ = l.TCP.(*net.TCPListener).SetDeadline(deadline)
 	if _, err := l.TCP.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("TCP listener still open: Accept returned %v", err)
 	}
+	_ = l.UDP.SetReadDeadline(deadline)
 	if _, _, err := l.UDP.ReadFrom(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("UDP socket still open: ReadFrom returned %v", err)
 	}
@@ -750,8 +869,8 @@ func TestListenSharesPort(t *testing.T) {
 	}
 	defer l.Close()
 
-	tcpPort := l.TCP.Addr().(*net.TCPAddr).Port
-	if got := l.Addr(); got.Port() == 0 || int(got.Port()) != tcpPort || got.Addr().String() != "127.0.0.1" {
+	got, tcpPort := l.Addr(), l.TCP.Addr().(*net.TCPAddr).Port
+	if got.Port() == 0 || int(got.Port()) != tcpPort || got.Addr().String() != "127.0.0.1" {
 		t.Errorf("Addr() = %v, TCP port %d: want 127.0.0.1 and one nonzero port", got, tcpPort)
 	}
 
@@ -763,6 +882,7 @@ func TestListenSharesPort(t *testing.T) {
 func TestNewServerRejectsBadConfig(t *testing.T) {
 	reg := newRegistry()
 	valid := func() Config { return Config{Zone: testZone, Lookup: reg.lookup} }
+	loopback := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 
 	tests := []struct {
 		desc   string
@@ -773,16 +893,17 @@ func TestNewServerRejectsBadConfig(t *testing.T) {
 		{"bad zone", func(c *Config) { c.Zone = "a..b" }},
 		{"no lookup", func(c *Config) { c.Lookup = nil }},
 		{"static name outside zone", func(c *Config) {
-			c.Static = map[string][]netip.Addr{"dir.example.com": {netip.MustParseAddr("127.0.0.1")}}
+			c.Static = map[string][]netip.Addr{"dir.example.com": loopback}
 		}},
 		{"static name on a label suffix", func(c *Config) {
-			c.Static = map[string][]netip.Addr{"x" + testZone: {netip.MustParseAddr("127.0.0.1")}}
+			c.Static = map[string][]netip.Addr{"x" + testZone: loopback}
 		}},
 		{"invalid static address", func(c *Config) {
 			c.Static = map[string][]netip.Addr{dirName: {{}}}
 		}},
 		{"bad name server", func(c *Config) { c.NameServers = []string{"a..b"} }},
 		{"bad hostmaster", func(c *Config) { c.Hostmaster = "a..b" }},
+		{"hostmaster as mail address", func(c *Config) { c.Hostmaster = "hostmaster@" + testZone }},
 		{"negative ttl", func(c *Config) { c.TTL = -time.Second }},
 		{"huge apex ttl", func(c *Config) { c.ApexTTL = 1 << 31 * time.Second }},
 		{"negative lookup timeout", func(c *Config) { c.LookupTimeout = -1 }},
