@@ -42,6 +42,8 @@ var commands = []command{
 	{"service init", "create a service's secrets, register it and have its contract signed",
 		runServiceInit},
 	{"service serve", "run a service's server", runServiceServe},
+	{"contract check", "validate a service contract and list its data classes and access rules",
+		runContractCheck},
 }
 
 // errUsage marks an error already explained to the user by a flag set.

@@ -201,3 +201,87 @@ func TestDirectoryWrongPassword(t *testing.T) {
 		t.Fatalf("error leaks a password: %v", err)
 	}
 }
+
+// TestServiceCommands runs, as a person would, `network init`, `directory`,
+// `service init` and `service serve`, and downloads the service's contract.
+func TestServiceCommands(t *testing.T) {
+	netDir, svcDir := t.TempDir(), t.TempDir()
+	vars := fakeEnv(map[string]string{"PRIVATE_KEY_SECRET": "secret", "LOGLEVEL": "ERROR"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	if err := run(ctx, []string{"network", "init", "--network", "byoda.test", "--dir", netDir},
+		vars, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	dirAddr := freePort(t)
+	dirDone := make(chan error, 1)
+	go func() {
+		dirDone <- run(ctx, []string{"directory", "--network", "byoda.test", "--dir", netDir,
+			"--listen", dirAddr}, vars, io.Discard)
+	}()
+	rootCA := filepath.Join(netDir, "network-byoda.test", "network-byoda.test-root-ca-cert.pem")
+	client := httpsClient(t, rootCA, "dir.byoda.test")
+	waitFor(t, client, "https://"+dirAddr+"/api/v1/status", dirDone)
+
+	contractPath := filepath.Join("..", "..", "internal", "service", "testdata", "notes.json")
+	common := []string{"--network", "byoda.test", "--dir", svcDir,
+		"--directory-url", "https://" + dirAddr}
+	err := run(ctx, append([]string{"service", "init", "--contract", contractPath,
+		"--root-ca", rootCA}, common...), vars, io.Discard)
+	if err != nil {
+		t.Fatalf("service init: %v", err)
+	}
+
+	svcAddr := freePort(t)
+	svcDone := make(chan error, 1)
+	go func() {
+		svcDone <- run(ctx, append([]string{"service", "serve", "--service-id", "4294967001",
+			"--listen", svcAddr}, common...), vars, io.Discard)
+	}()
+	client = httpsClient(t, rootCA, "service.service-4294967001.byoda.test")
+	waitFor(t, client, "https://"+svcAddr+"/service-contract.json", svcDone)
+
+	cancel()
+	for _, done := range []chan error{svcDone, dirDone} {
+		if err := <-done; err != nil {
+			t.Fatalf("server stopped with %v", err)
+		}
+	}
+}
+
+func httpsClient(t *testing.T, rootCA, serverName string) *http.Client {
+	t.Helper()
+	roots, err := pki.LoadCerts(rootCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(roots[0])
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: serverName}}}
+}
+
+// waitFor polls url until it answers 200, failing if done reports first.
+func waitFor(t *testing.T, c *http.Client, url string, done chan error) {
+	t.Helper()
+	var lastErr error
+	for i := 0; i < 100; i++ {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+			err = errors.New(resp.Status)
+		}
+		lastErr = err
+
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%s did not answer: %v", url, lastErr)
+}

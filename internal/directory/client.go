@@ -1,36 +1,21 @@
 package directory
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/byoda/byoda-go/internal/api"
 )
 
-// maxReplyBytes bounds what a client reads of a directory's reply.
-const maxReplyBytes = 8 << 20
-
 // StatusError is a reply of the directory with a status other than success.
-type StatusError struct {
-	Status int
-	Detail string
-}
-
-// Error reports the status and the server's detail.
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("directory answered %d: %s", e.Status, e.Detail)
-}
+type StatusError = api.StatusError
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
@@ -49,7 +34,7 @@ type ClientConfig struct {
 	// Certificate, when set, is presented as the TLS client certificate.
 	Certificate *tls.Certificate
 
-	// LocalAddr, when valid, is the address requests are sent from: the
+	// LocalAddr, when set, is the address requests are sent from: the
 	// directory records the address a registration comes from.
 	LocalAddr net.IP
 
@@ -59,21 +44,13 @@ type ClientConfig struct {
 
 // Client calls a directory server's REST API.
 type Client struct {
-	base *url.URL
-	http *http.Client
+	c *api.Client
 }
 
 // NewClient returns a Client for cfg.
 func NewClient(cfg ClientConfig) (*Client, error) {
-	base, err := url.Parse(cfg.URL)
-	if err != nil || base.Scheme != "https" || base.Host == "" {
-		return nil, fmt.Errorf("directory url %q must be https://HOST[:PORT]", cfg.URL)
-	}
 	if cfg.Network == "" {
 		return nil, errors.New("directory client: network is required")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
 	}
 
 	tlsCfg := &tls.Config{
@@ -84,22 +61,17 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Certificate != nil {
 		tlsCfg.Certificates = []tls.Certificate{*cfg.Certificate}
 	}
-
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	if cfg.LocalAddr != nil {
 		dialer.LocalAddr = &net.TCPAddr{IP: cfg.LocalAddr}
 	}
 
-	return &Client{base: base, http: &http.Client{
-		Timeout: cfg.Timeout,
-		Transport: &http.Transport{
-			TLSClientConfig:     tlsCfg,
-			DialContext:         dialer.DialContext,
-			TLSHandshakeTimeout: 10 * time.Second,
-			MaxIdleConns:        4,
-			IdleConnTimeout:     60 * time.Second,
-		},
-	}}, nil
+	c, err := api.NewClient(api.ClientConfig{URL: cfg.URL, TLS: tlsCfg,
+		Dial: dialer.DialContext, Timeout: cfg.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("directory client: %w", err)
+	}
+	return &Client{c: c}, nil
 }
 
 // CertReply is the directory's answer to a CSR.
@@ -123,18 +95,18 @@ type ServiceSummary struct {
 
 // RootCA downloads the network's root CA certificate.
 func (c *Client) RootCA(ctx context.Context) ([]byte, error) {
-	return c.raw(ctx, "GET", "/root-ca.pem", nil)
+	return c.c.Raw(ctx, "GET", "/root-ca.pem", nil)
 }
 
 // RootData downloads the network data certificate.
 func (c *Client) RootData(ctx context.Context) ([]byte, error) {
-	return c.raw(ctx, "GET", "/root-data.pem", nil)
+	return c.c.Raw(ctx, "GET", "/root-data.pem", nil)
 }
 
 // SignAccountCSR has the accounts CA sign an account or account data CSR.
 func (c *Client) SignAccountCSR(ctx context.Context, csrPEM []byte) (CertReply, error) {
 	var r CertReply
-	err := c.call(ctx, "POST", "/api/v1/network/account", map[string]string{
+	err := c.c.Call(ctx, "POST", "/api/v1/network/account", map[string]string{
 		"csr": string(csrPEM)}, &r)
 	return r, err
 }
@@ -142,14 +114,14 @@ func (c *Client) SignAccountCSR(ctx context.Context, csrPEM []byte) (CertReply, 
 // RegisterAccount records the client's address for its account.
 func (c *Client) RegisterAccount(ctx context.Context) (AddressReply, error) {
 	var r AddressReply
-	err := c.call(ctx, "PUT", "/api/v1/network/account", nil, &r)
+	err := c.c.Call(ctx, "PUT", "/api/v1/network/account", nil, &r)
 	return r, err
 }
 
 // SignServiceCSR has the services CA sign a service CA CSR.
 func (c *Client) SignServiceCSR(ctx context.Context, csrPEM []byte) (CertReply, error) {
 	var r CertReply
-	err := c.call(ctx, "POST", "/api/v1/network/service", map[string]string{
+	err := c.c.Call(ctx, "POST", "/api/v1/network/service", map[string]string{
 		"csr": string(csrPEM)}, &r)
 	return r, err
 }
@@ -159,7 +131,7 @@ func (c *Client) SignServiceCSR(ctx context.Context, csrPEM []byte) (CertReply, 
 func (c *Client) RegisterService(ctx context.Context, sid uint32, dataChain []byte) (
 	AddressReply, error) {
 	var r AddressReply
-	err := c.call(ctx, "PUT", servicePath(sid), map[string]string{
+	err := c.c.Call(ctx, "PUT", servicePath(sid), map[string]string{
 		"certchain": string(dataChain)}, &r)
 	return r, err
 }
@@ -171,7 +143,7 @@ func (c *Client) SubmitContract(ctx context.Context, sid uint32, doc []byte) err
 		Status string   `json:"status"`
 		Errors []string `json:"errors"`
 	}
-	if err := c.call(ctx, "PATCH", servicePath(sid), json.RawMessage(doc), &r); err != nil {
+	if err := c.c.Call(ctx, "PATCH", servicePath(sid), json.RawMessage(doc), &r); err != nil {
 		return err
 	}
 	if r.Status != "ACCEPTED" {
@@ -182,7 +154,7 @@ func (c *Client) SubmitContract(ctx context.Context, sid uint32, doc []byte) err
 
 // Contract downloads the network-signed contract of a service.
 func (c *Client) Contract(ctx context.Context, sid uint32) ([]byte, error) {
-	return c.raw(ctx, "GET", servicePath(sid), nil)
+	return c.c.Raw(ctx, "GET", servicePath(sid), nil)
 }
 
 // Services lists the services of the network.
@@ -190,71 +162,17 @@ func (c *Client) Services(ctx context.Context) ([]ServiceSummary, error) {
 	var r struct {
 		Summaries []ServiceSummary `json:"service_summaries"`
 	}
-	err := c.call(ctx, "GET", "/api/v1/network/services", nil, &r)
+	err := c.c.Call(ctx, "GET", "/api/v1/network/services", nil, &r)
 	return r.Summaries, err
 }
 
 // RegisterMember records the client's address for its membership.
 func (c *Client) RegisterMember(ctx context.Context) (AddressReply, error) {
 	var r AddressReply
-	err := c.call(ctx, "PUT", "/api/v1/network/member", nil, &r)
+	err := c.c.Call(ctx, "PUT", "/api/v1/network/member", nil, &r)
 	return r, err
 }
 
 func servicePath(sid uint32) string {
 	return "/api/v1/network/service/service_id/" + strconv.FormatUint(uint64(sid), 10)
-}
-
-// call sends body as JSON and decodes the reply into out.
-func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
-	var data []byte
-	if body != nil {
-		var err error
-		if data, err = json.Marshal(body); err != nil {
-			return fmt.Errorf("encoding %s %s: %w", method, path, err)
-		}
-	}
-
-	reply, err := c.raw(ctx, method, path, data)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(reply, out); err != nil {
-		return fmt.Errorf("decoding reply of %s %s: %w", method, path, err)
-	}
-	return nil
-}
-
-// raw sends a request and returns the body of a successful reply.
-func (c *Client) raw(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	u := c.base.JoinPath(path)
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: reading reply: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var d struct {
-			Detail string `json:"detail"`
-		}
-		if json.Unmarshal(data, &d) != nil || d.Detail == "" {
-			d.Detail = http.StatusText(resp.StatusCode)
-		}
-		return nil, fmt.Errorf("%s %s: %w", method, path,
-			&StatusError{Status: resp.StatusCode, Detail: d.Detail})
-	}
-	return data, nil
 }

@@ -510,12 +510,15 @@ func TestOpenSSLMemberCSR(t *testing.T) {
 		}
 		t.Skipf("openssl not installed: %v", err)
 	}
+	// OpenSSL holds common names to the 64 characters of RFC 5280, which a
+	// member name of a ten-digit service id exceeds.
+	const sid = 42
 	n := startNetwork(t)
-	s := startService(t, n, testSID)
-	other := startService(t, n, testSID+1)
+	s := startService(t, n, sid)
+	other := startService(t, n, sid+1)
 
 	dir := t.TempDir()
-	cn := pki.MemberName(testNet, newID(t), testSID).String()
+	cn := pki.MemberName(testNet, newID(t), sid).String()
 	out, err := exec.Command(openssl, "req", "-new", "-newkey", "ec",
 		"-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
 		"-keyout", filepath.Join(dir, "member.key"), "-out", filepath.Join(dir, "member.csr"),
@@ -552,7 +555,7 @@ func TestOpenSSLMemberCSR(t *testing.T) {
 
 	// The whole chain file of the service verifies it to the root.
 	out, err = exec.Command(openssl, "verify", "-purpose", "sslclient", "-CAfile",
-		s.secrets.Paths.ServiceCAChain(testSID), "-untrusted", membersCA,
+		s.secrets.Paths.ServiceCAChain(sid), "-untrusted", membersCA,
 		certPath).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl verify against the ca-certchain file: %v\n%s", err, out)
