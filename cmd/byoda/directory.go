@@ -152,11 +152,7 @@ func loadTLSCert(certPath, keyPath string, password []byte) (tls.Certificate, er
 		return tls.Certificate{}, err
 	}
 
-	tc := tls.Certificate{PrivateKey: key, Leaf: certs[0]}
-	for _, c := range certs {
-		tc.Certificate = append(tc.Certificate, c.Raw)
-	}
-	return tc, nil
+	return pki.TLSCertificate(certs, key), nil
 }
 
 func envOr(getenv env, name, def string) string {

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"time"
 )
 
 // DefaultMaxBody is the largest request body read when a handler sets no
@@ -217,4 +219,18 @@ func NewAddressReply(addr netip.Addr) AddressReply {
 		return AddressReply{IPv4: &s}
 	}
 	return AddressReply{IPv6: &s}
+}
+
+// NewServer returns an HTTP server for handler with the timeouts and limits
+// every server of the network uses.
+func NewServer(handler http.Handler, tlsConfig *tls.Config) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 }

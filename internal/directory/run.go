@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/byoda/byoda-go/internal/api"
 	"github.com/byoda/byoda-go/internal/dirstore"
 	"github.com/byoda/byoda-go/internal/dns"
 )
@@ -64,16 +65,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		dnsAddr = dnsLn.Addr()
 	}
 
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		TLSConfig:         TLSConfig(cfg.Certificate),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          nil,
-	}
+	httpSrv := api.NewServer(srv.Handler(), TLSConfig(cfg.Certificate))
 
 	errs := make(chan error, 2)
 	go func() { errs <- httpSrv.ServeTLS(ln, "", "") }()

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -113,4 +114,14 @@ func LoadCA(network, certPath, keyPath string, password []byte) (*CA, error) {
 		return nil, err
 	}
 	return NewCA(network, certs[0], certs[1:], key)
+}
+
+// TLSCertificate returns a chain (leaf first) and its key as a
+// tls.Certificate.
+func TLSCertificate(chain []*x509.Certificate, key crypto.Signer) tls.Certificate {
+	tc := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, c := range chain {
+		tc.Certificate = append(tc.Certificate, c.Raw)
+	}
+	return tc
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/byoda/byoda-go/internal/api"
 	"github.com/byoda/byoda-go/internal/directory"
 )
 
@@ -45,15 +46,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	}
 	defer ln.Close()
 
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		TLSConfig:         srv.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+	httpSrv := api.NewServer(srv.Handler(), srv.TLSConfig())
 	errs := make(chan error, 1)
 	go func() { errs <- httpSrv.ServeTLS(ln, "", "") }()
 

@@ -83,7 +83,7 @@ func LoadSecrets(paths pki.Paths, sid uint32, password []byte) (*Secrets, error)
 	if err != nil {
 		return nil, err
 	}
-	s.TLS = TLSCertificate(s.TLSChain, tlsKey)
+	s.TLS = pki.TLSCertificate(s.TLSChain, tlsKey)
 
 	if s.DataChain, err = pki.LoadCerts(paths.ServiceDataCert(sid)); err != nil {
 		return nil, err
@@ -119,16 +119,6 @@ func (s *Secrets) check() error {
 // Verifier returns a verifier anchored on the network's root.
 func (s *Secrets) Verifier() *pki.Verifier {
 	return &pki.Verifier{Network: s.Paths.Network, Root: s.Root}
-}
-
-// TLSCertificate returns a chain (leaf first) and its key as a
-// tls.Certificate.
-func TLSCertificate(chain []*x509.Certificate, key crypto.Signer) tls.Certificate {
-	tc := tls.Certificate{PrivateKey: key, Leaf: chain[0]}
-	for _, c := range chain {
-		tc.Certificate = append(tc.Certificate, c.Raw)
-	}
-	return tc
 }
 
 // exists reports whether path exists.

@@ -72,7 +72,7 @@ func startNetwork(t *testing.T) *network {
 		done <- directory.Run(ctx, directory.RunConfig{
 			Config:      directory.Config{Network: netSecrets, Store: store},
 			Listen:      "127.0.0.1:0",
-			Certificate: TLSCertificate(certs, key),
+			Certificate: pki.TLSCertificate(certs, key),
 			Ready:       func(a net.Addr, _ netip.AddrPort) { ready <- a.String() },
 		})
 	}()
@@ -389,7 +389,7 @@ func (s *running) memberCSR(t *testing.T, c *http.Client, name pki.Name) (reply,
 	if _, err := pki.ParseCerts([]byte(raw["service_data_cert_chain"])); err != nil {
 		t.Fatalf("service_data_cert_chain: %v", err)
 	}
-	tc := TLSCertificate(chain, key)
+	tc := pki.TLSCertificate(chain, key)
 	return r, &tc
 }
 
