@@ -3,6 +3,7 @@
 //
 // Usage:
 //
+//	byoda pod   (configured by environment variables)
 //	byoda network init --network NAME --dir DIR
 //	byoda directory --network NAME --dir DIR --listen ADDR:PORT --dns-listen ADDR:PORT
 //	byoda service init --contract FILE --network NAME --dir DIR --directory-url URL
@@ -36,6 +37,7 @@ type command struct {
 type env func(string) string
 
 var commands = []command{
+	{"pod", "run a pod, configured by environment variables", runPod},
 	{"network init", "create a new network's root CA, accounts CA, services CA and data secret",
 		runNetworkInit},
 	{"directory", "run a network's directory server (REST API and DNS)", runDirectory},

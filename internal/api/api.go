@@ -162,7 +162,7 @@ func jsonProblem(err error) string {
 		if typ.Field != "" {
 			return fmt.Sprintf("field %q must be %s, not %s", typ.Field, typ.Type, typ.Value)
 		}
-		return fmt.Sprintf("expected %s, not %s", typ.Type, typ.Value)
+		return fmt.Sprintf("the body must be a JSON object, not %s", typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "unexpected end of input"
 	}

@@ -1,0 +1,458 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/byoda/byoda-go/internal/auth"
+	"github.com/byoda/byoda-go/internal/logfile"
+	"github.com/byoda/byoda-go/internal/pki"
+	"github.com/byoda/byoda-go/internal/pod"
+)
+
+// Defaults of the pod's environment variables that pod.Config leaves to the
+// command.
+const (
+	defaultNetwork = "byoda.net"
+	defaultRootDir = "/byoda"
+	defaultLogDir  = "/var/www/wwwroot/logs"
+)
+
+// accountIDFile, under ROOT_DIR, keeps a generated ACCOUNT_ID for the next
+// start.
+const accountIDFile = "account_id"
+
+// podRunner runs `byoda pod`; its fields are what the command takes from
+// the process, so that tests can hand in their own.
+type podRunner struct {
+	stderr io.Writer
+
+	// defaultLogDir is used when LOGDIR is unset, if it can be made.
+	defaultLogDir string
+
+	// ready, when set, is called once the pod listens.
+	ready func(https, pod net.Addr)
+}
+
+func runPod(ctx context.Context, args []string, getenv env) error {
+	r := podRunner{stderr: os.Stderr, defaultLogDir: defaultLogDir}
+	return r.run(ctx, args, getenv)
+}
+
+func (r podRunner) run(ctx context.Context, args []string, getenv env) error {
+	if len(args) > 0 {
+		return fmt.Errorf("byoda pod is configured by environment variables and takes "+
+			"no arguments, not %q", args[0])
+	}
+	cfg, err := parsePodConfig(getenv)
+	if err != nil {
+		return err
+	}
+
+	logger, closeLog, err := r.logger(getenv)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+
+	logPodConfig(logger, cfg)
+	return pod.New(cfg, logger).Run(ctx, r.ready)
+}
+
+// logger returns the pod's logger: stderr, and LOGDIR/pod.log too when
+// there is a log directory. An unusable LOGDIR is an error; the default
+// directory belongs to the layout of the seed's server and may not be
+// there to make, so without it the pod logs to stderr alone. The function
+// returned closes the file.
+func (r podRunner) logger(getenv env) (*slog.Logger, func(), error) {
+	stderrLog, err := newLogger(getenv, r.stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	dir, chosen := getenv("LOGDIR"), true
+	if dir == "" {
+		dir, chosen = r.defaultLogDir, false
+	}
+	if dir == "" {
+		return stderrLog, func() {}, nil
+	}
+	f, err := openPodLog(dir)
+	switch {
+	case err != nil && chosen:
+		return nil, nil, fmt.Errorf("LOGDIR must be a directory the pod can write "+
+			"pod.log in: %w", err)
+	case err != nil:
+		stderrLog.Warn("logging to stderr only: the default LOGDIR is unusable",
+			"log_dir", dir, "err", err)
+		return stderrLog, func() {}, nil
+	}
+
+	// stderr comes first: a log file that fails to rotate must not silence
+	// it.
+	logger, err := newLogger(getenv, io.MultiWriter(r.stderr, f))
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	logger.Info("logging to file", "path", filepath.Join(dir, "pod.log"),
+		"max_size", logfile.DefaultMaxSize, "max_files", logfile.DefaultMaxFiles)
+	return logger, func() { f.Close() }, nil
+}
+
+// openPodLog opens dir/pod.log, making dir if needed, readable only by the
+// pod's user since logs name accounts and addresses.
+func openPodLog(dir string) (*logfile.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return logfile.Open(filepath.Join(dir, "pod.log"), logfile.DefaultMaxSize,
+		logfile.DefaultMaxFiles)
+}
+
+// logPodConfig logs the settings the pod starts with, saying of the secrets
+// only whether they are set.
+func logPodConfig(logger *slog.Logger, cfg pod.Config) {
+	rootCA := cfg.RootCAFile
+	if cfg.RootCAFingerprint != "" {
+		rootCA = "sha256:" + cfg.RootCAFingerprint
+	}
+	bind := "all"
+	if cfg.BindAddress.IsValid() {
+		bind = cfg.BindAddress.String()
+	}
+	dns := cfg.DNSServer
+	if dns == "" {
+		dns = "system"
+	}
+	secretSet := "no"
+	if cfg.Password != (auth.Password{}) {
+		secretSet = "yes"
+	}
+
+	logger.Info("starting pod", "network", cfg.Network, "account_id", cfg.AccountID,
+		"username", cfg.Username, "account_secret_set", secretSet, "root_dir", cfg.RootDir,
+		"https_port", cfg.HTTPSPort, "pod_port", cfg.PodPort, "service_port", cfg.ServicePort,
+		"bind_address", bind, "directory_url", cfg.DirectoryURL, "dns_server", dns,
+		"network_root_ca", rootCA, "join_service_ids", cfg.JoinServiceIDs)
+}
+
+// parsePodConfig reads the pod's environment variables into a validated
+// pod.Config. When ACCOUNT_ID is unset it is read from ROOT_DIR/account_id,
+// or generated and kept there on first start.
+func parsePodConfig(getenv env) (pod.Config, error) {
+	cfg, err := readPodEnv(getenv)
+	if err != nil {
+		return cfg, err
+	}
+
+	// A copy is validated first, with a stand-in for an unset account id,
+	// so that a mistyped setting fails before the account id file is
+	// written.
+	probe := cfg
+	if probe.AccountID == "" {
+		probe.AccountID = uuid.Nil.String()
+	}
+	if err := probe.Validate(); err != nil {
+		return cfg, err
+	}
+
+	cfg.AccountID, err = loadAccountID(cfg.RootDir, cfg.AccountID)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// readPodEnv parses the environment without touching the disk beyond
+// reading NETWORK_ROOT_CA. Every bad value gets a line of the error.
+func readPodEnv(getenv env) (pod.Config, error) {
+	e := &envReader{getenv: getenv}
+	cfg := pod.Config{
+		Network:          e.network("NETWORK"),
+		AccountID:        e.accountID("ACCOUNT_ID"),
+		Password:         e.password("ACCOUNT_SECRET"),
+		Username:         e.username("ACCOUNT_USERNAME"),
+		PrivateKeySecret: e.keySecret(),
+		RootDir:          e.dir("ROOT_DIR", defaultRootDir),
+		HTTPSPort:        e.port("HTTPS_PORT", pod.DefaultHTTPSPort),
+		PodPort:          e.port("POD_PORT", pod.DefaultPodPort),
+		ServicePort:      e.port("SERVICE_PORT", pod.DefaultServicePort),
+		BindAddress:      e.addr("BIND_ADDRESS"),
+		DirectoryURL:     e.url("DIRECTORY_URL"),
+		DNSServer:        e.dnsServer("DNS_SERVER"),
+		JoinServiceIDs:   e.serviceIDs("JOIN_SERVICE_IDS"),
+	}
+	cfg.RootCAFile, cfg.RootCAFingerprint = e.rootCA("NETWORK_ROOT_CA")
+	e.logLevel()
+	e.logDir("LOGDIR")
+
+	return cfg, errors.Join(e.errs...)
+}
+
+// loadAccountID returns the pod's account id: the one kept in
+// root/account_id, which id, if set, must equal, or else id or a new one,
+// which is then kept there. A pod never takes a second identity.
+func loadAccountID(root, id string) (string, error) {
+	path := filepath.Join(root, accountIDFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		kept, err := pki.ParseUUID(strings.TrimSpace(string(data)))
+		if err != nil {
+			return "", fmt.Errorf("%s must hold the pod's account id, a UUID, "+
+				"and holds something else", path)
+		}
+		if id != "" && id != kept {
+			return "", fmt.Errorf("ACCOUNT_ID is %s but this pod is account %s (%s); "+
+				"a pod keeps one identity: unset ACCOUNT_ID or use another ROOT_DIR",
+				id, kept, path)
+		}
+		return kept, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("reading the account id: %w", err)
+	}
+
+	if id == "" {
+		u, err := uuid.NewRandom()
+		if err != nil {
+			return "", fmt.Errorf("generating an account id: %w", err)
+		}
+		id = u.String()
+	}
+	if err := pki.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keeping the account id: %w", err)
+	}
+	return id, nil
+}
+
+// envReader parses environment variables, collecting an error for each bad
+// value so that one start reports them all.
+type envReader struct {
+	getenv env
+	errs   []error
+}
+
+func (e *envReader) fail(format string, args ...any) {
+	e.errs = append(e.errs, fmt.Errorf(format, args...))
+}
+
+func (e *envReader) network(name string) string {
+	v := envOr(e.getenv, name, defaultNetwork)
+	if err := pki.CheckNetwork(v); err != nil {
+		e.fail("%s: %w", name, err)
+	}
+	return v
+}
+
+func (e *envReader) accountID(name string) string {
+	v := e.getenv(name)
+	if v == "" {
+		return ""
+	}
+	id, err := pki.ParseUUID(v)
+	if err != nil {
+		e.fail("%s must be a UUID such as 6e1fb0a6-2f45-4b7c-9a2d-0c1f3f0e5a11, not %q",
+			name, v)
+	}
+	return id
+}
+
+// password parses ACCOUNT_SECRET; its errors never quote the secret.
+func (e *envReader) password(name string) auth.Password {
+	v := e.getenv(name)
+	if v == "" {
+		return auth.Password{}
+	}
+	p, err := auth.ParsePassword(v)
+	if err != nil {
+		e.fail("%s must be a password or an argon2id hash: %w", name, err)
+	}
+	return p
+}
+
+// maxUsername bounds a login name to something a person types.
+const maxUsername = 64
+
+func (e *envReader) username(name string) string {
+	v := e.getenv(name)
+	if v == "" {
+		return ""
+	}
+	if len(v) > maxUsername || strings.IndexFunc(v, notNameRune) >= 0 {
+		e.fail("%s must be up to %d printable characters without spaces, not %q",
+			name, maxUsername, v)
+	}
+	return v
+}
+
+func notNameRune(r rune) bool {
+	return !unicode.IsPrint(r) || unicode.IsSpace(r)
+}
+
+func (e *envReader) keySecret() []byte {
+	s, err := privateKeySecret(e.getenv)
+	if err != nil {
+		e.errs = append(e.errs, err)
+	}
+	return s
+}
+
+// dir returns an absolute directory path, which need not exist yet.
+func (e *envReader) dir(name, def string) string {
+	v := envOr(e.getenv, name, def)
+	abs, err := filepath.Abs(v)
+	if err != nil {
+		e.fail("%s %q: %w", name, v, err)
+		return v
+	}
+	if info, err := os.Stat(abs); err == nil && !info.IsDir() {
+		e.fail("%s must be a directory, and %q is not one", name, v)
+	}
+	return abs
+}
+
+func (e *envReader) port(name string, def int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 65535 {
+		e.fail("%s must be a port from 1 to 65535, not %q", name, v)
+	}
+	return p
+}
+
+func (e *envReader) addr(name string) netip.Addr {
+	v := e.getenv(name)
+	if v == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil || a.Zone() != "" {
+		e.fail("%s must be an IP address such as 192.0.2.10, not %q", name, v)
+	}
+	return a
+}
+
+// url returns a directory URL, https://HOST[:PORT], without a trailing
+// slash; empty leaves the default to pod.Config.Validate.
+func (e *envReader) url(name string) string {
+	v := e.getenv(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		e.fail("%s must be https://HOST[:PORT], such as https://dir.byoda.net, not %q",
+			name, v)
+		return v
+	}
+	return strings.TrimSuffix(v, "/")
+}
+
+// dnsServer returns ADDRESS:PORT; a bare address gets port 53.
+func (e *envReader) dnsServer(name string) string {
+	v := e.getenv(name)
+	if v == "" {
+		return ""
+	}
+	if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
+		return netip.AddrPortFrom(a, 53).String()
+	}
+	ap, err := netip.ParseAddrPort(v)
+	if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		e.fail("%s must be an IP address with an optional port, such as 192.0.2.53 "+
+			"or [2001:db8::53]:5353, not %q", name, v)
+	}
+	return ap.String()
+}
+
+// rootCA reads NETWORK_ROOT_CA: a SHA-256 fingerprint, 64 hex digits with or
+// without colons, comes back as lower-case hex; anything else must be a
+// file of PEM certificates.
+func (e *envReader) rootCA(name string) (file, fingerprint string) {
+	v := e.getenv(name)
+	if v == "" {
+		return "", ""
+	}
+	if fp, ok := parseFingerprint(v); ok {
+		return "", fp
+	}
+
+	if _, err := pki.LoadCerts(v); err != nil {
+		e.fail("%s must be the root CA's certificate file or its SHA-256 fingerprint "+
+			"(64 hex digits): %w", name, err)
+	}
+	return v, ""
+}
+
+func parseFingerprint(s string) (string, bool) {
+	hex := strings.ToLower(strings.ReplaceAll(s, ":", ""))
+	if len(hex) != 64 {
+		return "", false
+	}
+	for _, c := range hex {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	return hex, true
+}
+
+// serviceIDs parses a comma-separated list, keeping the first of
+// duplicates; spaces and empty items are ignored.
+func (e *envReader) serviceIDs(name string) []uint32 {
+	var ids []uint32
+	seen := map[uint32]bool{}
+	for item := range strings.SplitSeq(e.getenv(name), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		id, err := pki.ParseServiceID(item)
+		if err != nil {
+			e.fail("%s: %q is not a service id, a number from 0 to 4294967295 "+
+				"without leading zeros", name, item)
+			continue
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (e *envReader) logLevel() {
+	if _, err := newLogger(e.getenv, io.Discard); err != nil {
+		e.errs = append(e.errs, err)
+	}
+}
+
+// logDir checks LOGDIR without making it; that waits until the pod starts.
+func (e *envReader) logDir(name string) {
+	v := e.getenv(name)
+	if v == "" {
+		return
+	}
+	if info, err := os.Stat(v); err == nil && !info.IsDir() {
+		e.fail("%s must be a directory, and %q is not one", name, v)
+	}
+}
