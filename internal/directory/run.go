@@ -129,6 +129,9 @@ func (s *Server) startDNS(ctx context.Context, cfg RunConfig, https net.Addr) (
 	}
 	if addr.IsValid() {
 		static["dir."+network] = []netip.Addr{addr}
+	} else {
+		s.logger.Warn("dir."+network+" has no address in DNS: set --address "+
+			"(DIRECTORY_ADDRESS) when listening on all addresses", "listen", https.String())
 	}
 
 	dnsSrv, err := dns.NewServer(dns.Config{

@@ -39,6 +39,10 @@ func loadSecret(certPath, keyPath string, password []byte) (*secret, error) {
 	if err != nil {
 		return nil, err
 	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(certs[0].PublicKey) {
+		return nil, fmt.Errorf("%s does not hold the key of %s", keyPath, certPath)
+	}
 	return &secret{chain: certs, key: key}, nil
 }
 
