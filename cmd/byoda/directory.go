@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 
 	"github.com/byoda/byoda-go/internal/directory"
@@ -102,11 +101,7 @@ func runDirectory(ctx context.Context, args []string, getenv env) error {
 	if err != nil {
 		return err
 	}
-	password, err := privateKeySecret(getenv)
-	if err != nil {
-		return err
-	}
-	logger, err := newLogger(getenv, os.Stderr)
+	password, logger, err := serverSetup(getenv)
 	if err != nil {
 		return err
 	}

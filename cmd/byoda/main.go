@@ -111,3 +111,17 @@ func privateKeySecret(getenv env) ([]byte, error) {
 	}
 	return []byte(s), nil
 }
+
+// serverSetup returns what every server command needs from the environment:
+// the private key passphrase and a logger.
+func serverSetup(getenv env) ([]byte, *slog.Logger, error) {
+	password, err := privateKeySecret(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	logger, err := newLogger(getenv, os.Stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return password, logger, nil
+}

@@ -136,11 +136,7 @@ func runServiceInit(ctx context.Context, args []string, getenv env) error {
 	if err != nil {
 		return fmt.Errorf("--contract: %w", err)
 	}
-	password, err := privateKeySecret(getenv)
-	if err != nil {
-		return err
-	}
-	logger, err := newLogger(getenv, os.Stderr)
+	password, logger, err := serverSetup(getenv)
 	if err != nil {
 		return err
 	}
@@ -190,11 +186,7 @@ func runServiceServe(ctx context.Context, args []string, getenv env) error {
 		return fmt.Errorf("--listen (SERVICE_LISTEN) must be ADDRESS:PORT, not %q", *listen)
 	}
 
-	password, err := privateKeySecret(getenv)
-	if err != nil {
-		return err
-	}
-	logger, err := newLogger(getenv, os.Stderr)
+	password, logger, err := serverSetup(getenv)
 	if err != nil {
 		return err
 	}

@@ -116,18 +116,32 @@ func pathVersion(r *http.Request) (int, error) {
 	return v, nil
 }
 
-func (p *Pod) getMember(w http.ResponseWriter, r *http.Request) error {
+// accountRequest authenticates the account and reads the {sid} path value.
+func (p *Pod) accountRequest(r *http.Request) (uint32, error) {
 	if err := p.requireAccount(r); err != nil {
-		return err
+		return 0, err
 	}
-	sid, err := pathServiceID(r)
-	if err != nil {
-		return err
-	}
+	return pathServiceID(r)
+}
 
+// accountMembership authenticates the account and returns the membership
+// the {sid} path value names.
+func (p *Pod) accountMembership(r *http.Request) (*Membership, error) {
+	sid, err := p.accountRequest(r)
+	if err != nil {
+		return nil, err
+	}
 	m, ok := p.Membership(sid)
 	if !ok {
-		return api.Errorf(http.StatusNotFound, "not a member of service %d", sid)
+		return nil, api.Errorf(http.StatusNotFound, "not a member of service %d", sid)
+	}
+	return m, nil
+}
+
+func (p *Pod) getMember(w http.ResponseWriter, r *http.Request) error {
+	m, err := p.accountMembership(r)
+	if err != nil {
+		return err
 	}
 	api.WriteJSON(w, http.StatusOK, p.memberResponse(m))
 	return nil
@@ -135,10 +149,7 @@ func (p *Pod) getMember(w http.ResponseWriter, r *http.Request) error {
 
 // postMember joins a service at a version the directory lists.
 func (p *Pod) postMember(w http.ResponseWriter, r *http.Request) error {
-	if err := p.requireAccount(r); err != nil {
-		return err
-	}
-	sid, err := pathServiceID(r)
+	sid, err := p.accountRequest(r)
 	if err != nil {
 		return err
 	}
@@ -208,22 +219,16 @@ func joinError(sid uint32, err error) error {
 // putMember re-registers a membership at its version, or moves it to a
 // newer version the service publishes.
 func (p *Pod) putMember(w http.ResponseWriter, r *http.Request) error {
-	if err := p.requireAccount(r); err != nil {
-		return err
-	}
-	sid, err := pathServiceID(r)
+	m, err := p.accountMembership(r)
 	if err != nil {
 		return err
 	}
+	sid := m.ServiceID
 	version, err := pathVersion(r)
 	if err != nil {
 		return err
 	}
 
-	m, ok := p.Membership(sid)
-	if !ok {
-		return api.Errorf(http.StatusNotFound, "not a member of service %d", sid)
-	}
 	switch {
 	case version < m.Contract.Version:
 		return api.Errorf(http.StatusConflict,
@@ -395,16 +400,9 @@ func (p *Pod) writeServiceToken(w http.ResponseWriter, m *Membership) error {
 
 // postMemberToken gives the account a token of one of its memberships.
 func (p *Pod) postMemberToken(w http.ResponseWriter, r *http.Request) error {
-	if err := p.requireAccount(r); err != nil {
-		return err
-	}
-	sid, err := pathServiceID(r)
+	m, err := p.accountMembership(r)
 	if err != nil {
 		return err
-	}
-	m, ok := p.Membership(sid)
-	if !ok {
-		return api.Errorf(http.StatusNotFound, "not a member of service %d", sid)
 	}
 	return p.writeMemberToken(w, m)
 }
