@@ -40,6 +40,7 @@ type Pod struct {
 	netData    *x509.Certificate
 	verifier   *pki.Verifier
 	throttle   *auth.Throttle
+	checking   chan struct{} // limits concurrent password checks
 	started    time.Time
 	ready      atomic.Bool
 	registered atomic.Bool
@@ -66,6 +67,7 @@ func New(cfg Config, logger *slog.Logger) *Pod {
 		dialer:   newDialer(cfg.BindAddress, cfg.DNSServer),
 		now:      time.Now,
 		throttle: auth.NewThrottle(auth.ThrottleConfig{}),
+		checking: make(chan struct{}, 2),
 		members:  map[uint32]*Membership{},
 	}
 	p.renewBefore.Store(int64(cfg.RenewBefore))

@@ -311,7 +311,16 @@ func (p *Pod) postAuthToken(w http.ResponseWriter, r *http.Request) error {
 			"too many failed logins; try again in %s", wait.Round(time.Second))
 	}
 
-	if !p.credentialsMatch(req) {
+	// An argon2id check takes tens of megabytes: two at a time at most.
+	select {
+	case p.checking <- struct{}{}:
+	case <-r.Context().Done():
+		return api.Errorf(http.StatusServiceUnavailable, "the request was cancelled")
+	}
+	ok := p.credentialsMatch(req)
+	<-p.checking
+
+	if !ok {
 		p.throttle.Failure(addr, now)
 		p.logger.Info("failed login", "client", addr.String())
 		return api.Errorf(http.StatusUnauthorized, "wrong username or password")
