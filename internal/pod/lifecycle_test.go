@@ -17,6 +17,7 @@ import (
 	"github.com/byoda/byoda-go/internal/auth"
 	"github.com/byoda/byoda-go/internal/contract"
 	"github.com/byoda/byoda-go/internal/pki"
+	"github.com/byoda/byoda-go/internal/store"
 	"github.com/byoda/byoda-go/internal/testnet"
 )
 
@@ -91,6 +92,12 @@ func TestStartJoinRestart(t *testing.T) {
 		got, ok := again.pod.Membership(sid)
 		if !ok || got.MemberID != id {
 			t.Fatalf("membership of %d after restart: %v", sid, got)
+		}
+
+		// The data store kept the member object written at the join.
+		page, err := got.Store.Query(context.Background(), "member", store.QueryOptions{})
+		if err != nil || len(page.Edges) != 1 || page.Edges[0].Node["member_id"] != id {
+			t.Fatalf("member object of %d after restart: %+v, %v", sid, page, err)
 		}
 	}
 }

@@ -8,13 +8,17 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/byoda/byoda-go/internal/contract"
 	"github.com/byoda/byoda-go/internal/pki"
 	"github.com/byoda/byoda-go/internal/service"
+	"github.com/byoda/byoda-go/internal/store"
 )
 
 // Errors of the join flow that a client caused.
@@ -42,6 +46,9 @@ type Membership struct {
 
 	// ServiceData is the service data certificate that signed Contract.
 	ServiceData []*x509.Certificate
+
+	// Store holds the membership's data.
+	Store *store.Store
 
 	tls  *secret
 	data *secret
@@ -138,7 +145,44 @@ func (p *Pod) loadMembership(sid uint32) (*Membership, error) {
 	if err := p.checkMember(m); err != nil {
 		return nil, err
 	}
+	if m.Store, err = p.openStore(context.Background(), m); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// writeMemberObject records the membership in its own "member" object, as
+// pods of the network expect to find it.
+func (p *Pod) writeMemberObject(ctx context.Context, m *Membership) error {
+	autoUpgrade := slices.Contains(p.cfg.JoinServiceIDs, m.ServiceID)
+	_, err := m.Store.Mutate(ctx, "member", store.Record{
+		"member_id":       m.MemberID,
+		"joined":          p.now().UTC().Format(time.RFC3339Nano),
+		"schema_versions": []any{strconv.Itoa(m.Contract.Version)},
+		"auto_upgrade":    autoUpgrade,
+	}, store.Origin{ID: m.MemberID, IDType: "members-"})
+	if err != nil {
+		return fmt.Errorf("writing the member object of service %d: %w", m.ServiceID, err)
+	}
+	return nil
+}
+
+// dataStorePath is where a membership's data lives, in the reference's
+// layout.
+func (p *Pod) dataStorePath(m *Membership) string {
+	net := p.cfg.Network
+	return filepath.Join(p.paths.PrivateDir(), "network-"+net, "account-pod", "data",
+		fmt.Sprintf("network-%s-member-%s", net, m.MemberID),
+		fmt.Sprintf("data-%d-%s.db", m.ServiceID, m.MemberID))
+}
+
+// openStore opens, creating it when needed, the data store of m.
+func (p *Pod) openStore(ctx context.Context, m *Membership) (*store.Store, error) {
+	path := p.dataStorePath(m)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data store of service %d: %w", m.ServiceID, err)
+	}
+	return store.Open(ctx, path, m.Contract, p.logger)
 }
 
 // checkService verifies what a service published: its CA chain under the
@@ -236,8 +280,16 @@ func (p *Pod) Join(ctx context.Context, sid uint32, version int) (*Membership, e
 	if err := p.registerMember(ctx, m); err != nil {
 		return nil, err
 	}
-	if err := p.saveMembership(m); err != nil {
+	if m.Store, err = p.openStore(ctx, m); err != nil {
+		return nil, err
+	}
+	if err := p.writeMemberObject(ctx, m); err == nil {
+		err = p.saveMembership(m)
+	}
+	if err != nil {
+		m.Store.Close()
 		p.removeMembershipFiles(sid)
+		os.RemoveAll(filepath.Dir(p.dataStorePath(m)))
 		return nil, err
 	}
 

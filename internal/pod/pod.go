@@ -149,12 +149,12 @@ func (p *Pod) Memberships() []*Membership {
 func (p *Pod) Run(ctx context.Context, ready func(https, pod net.Addr)) error {
 	p.started = p.now()
 	if err := p.Bootstrap(ctx); err != nil {
-		return err
+		return errors.Join(err, p.closeStores())
 	}
 
 	srv, err := p.listen(ctx)
 	if err != nil {
-		return err
+		return errors.Join(err, p.closeStores())
 	}
 	errs := srv.serve()
 	p.logger.Info("pod started", "account_id", p.cfg.AccountID,
@@ -179,7 +179,7 @@ func (p *Pod) Run(ctx context.Context, ready func(https, pod net.Addr)) error {
 	stopMaint()
 	<-maintDone
 
-	err = srv.shutdown()
+	err = errors.Join(srv.shutdown(), p.closeStores())
 	p.logger.Info("pod stopped")
 	return errors.Join(runErr, err)
 }
@@ -213,4 +213,15 @@ func (p *Pod) maintain(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// closeStores closes the data stores of every membership.
+func (p *Pod) closeStores() error {
+	var errs []error
+	for _, m := range p.Memberships() {
+		if m.Store != nil {
+			errs = append(errs, m.Store.Close())
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -260,6 +260,9 @@ func (p *Pod) upgrade(ctx context.Context, m *Membership, version int) (*Members
 			fresh.Contract.Version, version, ErrWrongVersion)
 	}
 
+	if err := m.Store.Upgrade(ctx, fresh.Contract); err != nil {
+		return nil, err
+	}
 	next := *m
 	next.Contract, next.doc = fresh.Contract, fresh.doc
 	next.ServiceData, next.CAChain, next.ServiceCA = fresh.ServiceData, fresh.CAChain,
