@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/byoda/byoda-go/internal/contract"
+	"github.com/byoda/byoda-go/internal/dataapi"
 	"github.com/byoda/byoda-go/internal/pki"
 	"github.com/byoda/byoda-go/internal/service"
 	"github.com/byoda/byoda-go/internal/store"
@@ -47,8 +48,9 @@ type Membership struct {
 	// ServiceData is the service data certificate that signed Contract.
 	ServiceData []*x509.Certificate
 
-	// Store holds the membership's data.
+	// Store holds the membership's data, and API serves it.
 	Store *store.Store
+	API   *dataapi.API
 
 	tls  *secret
 	data *secret
@@ -148,6 +150,7 @@ func (p *Pod) loadMembership(sid uint32) (*Membership, error) {
 	if m.Store, err = p.openStore(context.Background(), m); err != nil {
 		return nil, err
 	}
+	m.API = dataapi.New(sid, m.MemberID, m.Store, p.logger)
 	return m, nil
 }
 
@@ -283,6 +286,7 @@ func (p *Pod) Join(ctx context.Context, sid uint32, version int) (*Membership, e
 	if m.Store, err = p.openStore(ctx, m); err != nil {
 		return nil, err
 	}
+	m.API = dataapi.New(sid, m.MemberID, m.Store, p.logger)
 	if err := p.writeMemberObject(ctx, m); err == nil {
 		err = p.saveMembership(m)
 	}

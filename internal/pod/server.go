@@ -103,6 +103,7 @@ func (p *Pod) handler(onPodPort bool) http.Handler {
 	h("PUT /api/v1/pod/member/service_id/{sid}/version/{version}", p.putMember)
 	h("POST /api/v1/pod/authtoken", p.postAuthToken)
 	h("POST /api/v1/pod/authtoken/service_id/{sid}", p.postMemberToken)
+	h("POST /api/v1/data/{sid}/{class}/{action}", p.dataRequest)
 	mux.HandleFunc("/", api.NotFound)
 
 	if !onPodPort {

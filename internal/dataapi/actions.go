@@ -1,0 +1,263 @@
+package dataapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/byoda/byoda-go/internal/api"
+	"github.com/byoda/byoda-go/internal/contract"
+	"github.com/byoda/byoda-go/internal/store"
+)
+
+// Query ids are remembered this long, and at most this many.
+const (
+	queryIDLifetime = 72 * time.Hour
+	maxQueryIDs     = 100_000
+)
+
+var errDuplicateQuery = errors.New("duplicate query id")
+
+// queryLog remembers the query ids a membership has served, so that a query
+// that comes back around a loop of network links is refused.
+type queryLog struct {
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	order []string
+}
+
+func newQueryLog() *queryLog { return &queryLog{seen: map[string]time.Time{}} }
+
+// add records id, or fails when it was seen within queryIDLifetime.
+func (l *queryLog) add(id string, now time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	if t, ok := l.seen[id]; ok && now.Sub(t) < queryIDLifetime {
+		return fmt.Errorf("%w: %s", errDuplicateQuery, id)
+	}
+	for len(l.order) > 0 && (len(l.order) >= maxQueryIDs ||
+		now.Sub(l.seen[l.order[0]]) >= queryIDLifetime) {
+		delete(l.seen, l.order[0])
+		l.order = l.order[1:]
+	}
+	l.seen[id] = now
+	l.order = append(l.order, id)
+	return nil
+}
+
+// queryEdge is one edge of a query response.
+type queryEdge struct {
+	Cursor    string       `json:"cursor"`
+	Origin    string       `json:"origin"`
+	Node      store.Record `json:"node"`
+	ExpiresAt *string      `json:"expires_at"`
+}
+
+// queryResponse is the reference's answer to a query.
+type queryResponse struct {
+	TotalCount int         `json:"total_count"`
+	Edges      []queryEdge `json:"edges"`
+	PageInfo   struct {
+		HasNextPage bool    `json:"has_next_page"`
+		EndCursor   *string `json:"end_cursor"`
+	} `json:"page_info"`
+}
+
+func (a *API) filter(cl *contract.Class, raw json.RawMessage) (store.Filter, error) {
+	return store.ParseFilter(cl, raw)
+}
+
+func (a *API) query(ctx context.Context, cl *contract.Class, req request) (any, error) {
+	if req.QueryID != "" {
+		if err := a.queries.add(req.QueryID, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	f, err := a.filter(cl, req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	opts := store.QueryOptions{Filter: f, After: req.After, Fields: req.Fields}
+	if req.First != nil {
+		opts.First = *req.First
+	}
+
+	page, err := a.Store.Query(ctx, cl.Name, opts)
+	if err != nil {
+		return nil, err
+	}
+
+	resp := queryResponse{TotalCount: page.TotalCount, Edges: []queryEdge{}}
+	for _, e := range page.Edges {
+		qe := queryEdge{Cursor: e.Cursor, Origin: a.MemberID, Node: e.Node}
+		if !e.Expires.IsZero() {
+			s := e.Expires.UTC().Format(time.RFC3339Nano)
+			qe.ExpiresAt = &s
+		}
+		resp.Edges = append(resp.Edges, qe)
+	}
+	resp.PageInfo.HasNextPage = page.HasNextPage
+	if len(page.Edges) > 0 {
+		resp.PageInfo.EndCursor = &page.EndCursor
+	}
+	return resp, nil
+}
+
+// record decodes the data of a write.
+func record(raw json.RawMessage) (store.Record, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, api.Errorf(http.StatusUnprocessableEntity, "field \"data\" is required")
+	}
+	var r store.Record
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, api.Errorf(http.StatusUnprocessableEntity,
+			"field \"data\" must be a JSON object")
+	}
+	return r, nil
+}
+
+func origin(who Requester) store.Origin {
+	return store.Origin{ID: who.ID, IDType: who.IDType}
+}
+
+func (a *API) mutate(ctx context.Context, cl *contract.Class, req request, who Requester,
+) (any, error) {
+	r, err := record(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	return a.Store.Mutate(ctx, cl.Name, r, origin(who))
+}
+
+func (a *API) append(ctx context.Context, cl *contract.Class, req request, who Requester,
+) (any, error) {
+	r, err := record(req.Data)
+	if err != nil {
+		return nil, err
+	}
+	o := origin(who)
+	if req.OriginClassName != "" {
+		if who.IDType != IDTypeMember || who.ID != a.MemberID {
+			return nil, api.Errorf(http.StatusBadRequest,
+				"only this pod's member may give origin_class_name")
+		}
+		o.ClassName = req.OriginClassName
+	}
+
+	edge, err := a.Store.Append(ctx, cl.Name, r, o)
+	if err != nil {
+		return nil, err
+	}
+	ch := Change{Class: cl.Name, Action: "append", Node: edge.Node, Cursor: edge.Cursor,
+		OriginID: who.ID, OriginIDType: who.IDType}
+	if o.ClassName != "" {
+		ch.OriginClassName = &o.ClassName
+	}
+	a.Changes.Publish(ch)
+	return 1, nil
+}
+
+func (a *API) update(ctx context.Context, cl *contract.Class, req request, who Requester,
+) (any, error) {
+	f, err := a.requiredFilter(cl, req)
+	if err != nil {
+		return nil, err
+	}
+	r, err := record(req.Data)
+	if err != nil {
+		return nil, err
+	}
+
+	n, set, err := a.Store.Update(ctx, cl.Name, f, r, origin(who))
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		text := f.String()
+		a.Changes.Publish(Change{Class: cl.Name, Action: "mutate", Node: set,
+			Filter: &text, OriginID: who.ID, OriginIDType: who.IDType})
+	}
+	return n, nil
+}
+
+func (a *API) delete(ctx context.Context, cl *contract.Class, req request, who Requester,
+) (any, error) {
+	f, err := a.requiredFilter(cl, req)
+	if err != nil {
+		return nil, err
+	}
+
+	n, err := a.Store.Delete(ctx, cl.Name, f)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		text := f.String()
+		a.Changes.Publish(Change{Class: cl.Name, Action: "delete", Filter: &text,
+			OriginID: who.ID, OriginIDType: who.IDType})
+	}
+	return n, nil
+}
+
+// requiredFilter parses the filter update and delete must have.
+func (a *API) requiredFilter(cl *contract.Class, req request) (store.Filter, error) {
+	if len(req.Filter) == 0 {
+		return store.Filter{}, api.Errorf(http.StatusUnprocessableEntity,
+			"field \"filter\" is required")
+	}
+	f, err := a.filter(cl, req.Filter)
+	if err != nil {
+		return store.Filter{}, err
+	}
+	if f.Empty() {
+		return store.Filter{}, store.ErrEmptyFilter
+	}
+	return f, nil
+}
+
+// log appends the datalog entry of a call; a failure to log is logged and
+// does not fail the call.
+func (a *API) log(ctx context.Context, who Requester, action, class string, req request) {
+	if _, ok := a.Store.Contract().Class("datalogs"); !ok {
+		return
+	}
+
+	entry := store.Record{
+		"created_timestamp": time.Now().UTC().Format(time.RFC3339Nano),
+		"remote_addr":       who.Addr.String(),
+		"operation":         action,
+		"object":            class,
+	}
+	if who.ID != "" {
+		entry["remote_id"] = who.ID
+	}
+	entry["remote_id_type"] = strings.TrimRight(who.IDType, "s-")
+	if req.QueryID != "" {
+		entry["query_id"] = req.QueryID
+	}
+	if len(req.Filter) > 0 {
+		entry["query_filters"] = string(req.Filter)
+	}
+	if req.Depth > 0 {
+		entry["query_depth"] = req.Depth
+	}
+	if len(req.Relations) > 0 {
+		entry["query_relations"] = strings.Join(req.Relations, ", ")
+	}
+	entry["source"] = "REST Data"
+	if action == "query" {
+		entry["source"] = "REST DATA API"
+	}
+
+	if _, err := a.Store.Append(ctx, "datalogs", entry, store.Origin{ID: a.MemberID,
+		IDType: IDTypeMember}); err != nil {
+		a.Logger.Warn("writing a datalog entry failed", "service_id", a.ServiceID,
+			"err", err)
+	}
+}

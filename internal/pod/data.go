@@ -1,0 +1,56 @@
+package pod
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/byoda/byoda-go/internal/api"
+	"github.com/byoda/byoda-go/internal/dataapi"
+	"github.com/byoda/byoda-go/internal/pki"
+)
+
+// dataRequest hands a Data API request to the membership it is for, with
+// the requester the pod authenticated.
+func (p *Pod) dataRequest(w http.ResponseWriter, r *http.Request) error {
+	sid, err := pathServiceID(r)
+	if err != nil {
+		return err
+	}
+	m, ok := p.Membership(sid)
+	if !ok {
+		return api.Errorf(http.StatusNotFound, "this pod is not a member of service %d", sid)
+	}
+
+	who, err := p.dataRequester(r)
+	if err != nil {
+		return err
+	}
+	return m.API.Serve(w, r, who, r.PathValue("class"), r.PathValue("action"))
+}
+
+// dataRequester maps the pod's requester to the Data API's. Account
+// credentials are for the pod's own API, never for data.
+func (p *Pod) dataRequester(r *http.Request) (dataapi.Requester, error) {
+	addr, err := api.ClientAddr(r)
+	if err != nil {
+		return dataapi.Requester{}, err
+	}
+	who, err := p.requester(r)
+	if err != nil {
+		return dataapi.Requester{}, err
+	}
+
+	switch who.Type {
+	case 0:
+		return dataapi.Requester{IDType: dataapi.IDTypeAnonymous, Addr: addr}, nil
+	case pki.Member:
+		return dataapi.Requester{IDType: dataapi.IDTypeMember, ID: who.ID,
+			ServiceID: who.ServiceID, Addr: addr}, nil
+	case pki.Service:
+		return dataapi.Requester{IDType: dataapi.IDTypeService,
+			ID: strconv.FormatUint(uint64(who.ServiceID), 10), ServiceID: who.ServiceID,
+			Addr: addr}, nil
+	}
+	return dataapi.Requester{}, api.Errorf(http.StatusForbidden,
+		"account credentials cannot be used for the Data API; use a member's")
+}
