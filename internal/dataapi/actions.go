@@ -67,13 +67,18 @@ type queryResponse struct {
 		HasNextPage bool    `json:"has_next_page"`
 		EndCursor   *string `json:"end_cursor"`
 	} `json:"page_info"`
+
+	// Unanswered lists the pods of a network query that did not answer in
+	// time, so that a client knows the result is partial.
+	Unanswered []string `json:"unanswered_peers,omitempty"`
 }
 
 func (a *API) filter(cl *contract.Class, raw json.RawMessage) (store.Filter, error) {
 	return store.ParseFilter(cl, raw)
 }
 
-func (a *API) query(ctx context.Context, cl *contract.Class, req request) (any, error) {
+func (a *API) query(ctx context.Context, cl *contract.Class, req request, who Requester,
+) (any, error) {
 	if req.QueryID != "" {
 		if err := a.queries.add(req.QueryID, time.Now()); err != nil {
 			return nil, err
@@ -83,30 +88,51 @@ func (a *API) query(ctx context.Context, cl *contract.Class, req request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	opts := store.QueryOptions{Filter: f, After: req.After, Fields: req.Fields}
-	if req.First != nil {
-		opts.First = *req.First
+	first := store.DefaultPageSize
+	if req.First != nil && *req.First > 0 {
+		first = min(*req.First, store.MaxPageSize)
 	}
 
-	page, err := a.Store.Query(ctx, cl.Name, opts)
-	if err != nil {
-		return nil, err
-	}
-
-	resp := queryResponse{TotalCount: page.TotalCount, Edges: []queryEdge{}}
-	for _, e := range page.Edges {
-		qe := queryEdge{Cursor: e.Cursor, Origin: a.MemberID, Node: e.Node}
-		if !e.Expires.IsZero() {
-			s := e.Expires.UTC().Format(time.RFC3339Nano)
-			qe.ExpiresAt = &s
+	resp := queryResponse{Edges: []queryEdge{}}
+	if req.Depth > 0 {
+		targets, err := a.targets(ctx, req, who.ID)
+		if err != nil {
+			return nil, err
 		}
-		resp.Edges = append(resp.Edges, qe)
+		resp.Edges, resp.Unanswered = a.fanOut(ctx, cl.Name, req, targets)
 	}
-	resp.PageInfo.HasNextPage = page.HasNextPage
-	if len(page.Edges) > 0 {
-		resp.PageInfo.EndCursor = &page.EndCursor
+
+	more := false
+	if req.Depth == 0 || req.RemoteMemberID == "" {
+		page, err := a.Store.Query(ctx, cl.Name, store.QueryOptions{Filter: f,
+			After: req.After, Fields: req.Fields, First: first})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Edges {
+			resp.Edges = append(resp.Edges, a.localEdge(e))
+		}
+		more = page.HasNextPage
+	}
+
+	if len(resp.Edges) > first {
+		resp.Edges, more = resp.Edges[:first], true
+	}
+	resp.TotalCount = len(resp.Edges)
+	resp.PageInfo.HasNextPage = more
+	if n := len(resp.Edges); n > 0 {
+		resp.PageInfo.EndCursor = &resp.Edges[n-1].Cursor
 	}
 	return resp, nil
+}
+
+func (a *API) localEdge(e store.Edge) queryEdge {
+	qe := queryEdge{Cursor: e.Cursor, Origin: a.MemberID, Node: e.Node}
+	if !e.Expires.IsZero() {
+		s := e.Expires.UTC().Format(time.RFC3339Nano)
+		qe.ExpiresAt = &s
+	}
+	return qe
 }
 
 // record decodes the data of a write.

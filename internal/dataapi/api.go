@@ -56,6 +56,10 @@ type API struct {
 	// Changes carries appends, updates and deletes to subscribers.
 	Changes *Broadcaster
 
+	// Net reaches the other pods of the network; nil refuses network
+	// queries and remote appends.
+	Net *Network
+
 	// Logger receives diagnostics [discard].
 	Logger *slog.Logger
 
@@ -126,20 +130,27 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, who Requester, class
 	if err := a.authorize(r.Context(), who, cl, perm, req.Depth); err != nil {
 		return err
 	}
-	// TODO(byoda): network queries (depth > 0, remote_member_id) arrive with
-	// the fan-out over the pod port; until then they are refused plainly.
-	if req.Depth > 0 || (req.RemoteMemberID != "" && req.RemoteMemberID != a.MemberID) {
-		return api.Errorf(http.StatusNotImplemented,
-			"queries to other pods (depth, remote_member_id) are not supported yet")
+	remote := req.RemoteMemberID != "" && req.RemoteMemberID != a.MemberID
+	if err := a.checkReach(action, req, remote); err != nil {
+		return err
+	}
+	if action == "query" && req.Depth > 0 {
+		if err := a.queryOrigin(r.Context(), who, &req); err != nil {
+			return err
+		}
 	}
 
 	var result any
 	switch action {
 	case "query":
-		result, err = a.query(r.Context(), cl, req)
+		result, err = a.query(r.Context(), cl, req, who)
 	case "mutate":
 		result, err = a.mutate(r.Context(), cl, req, who)
 	case "append":
+		if remote {
+			result, err = a.remoteAppend(r.Context(), class, req)
+			break
+		}
 		result, err = a.append(r.Context(), cl, req, who)
 	case "update":
 		result, err = a.update(r.Context(), cl, req, who)
@@ -152,6 +163,26 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, who Requester, class
 
 	a.log(r.Context(), who, action, class, req)
 	api.WriteJSON(w, http.StatusOK, result)
+	return nil
+}
+
+// checkReach checks depth and remote_member_id against the action: only
+// queries and appends reach other pods, and only with a network to do it.
+func (a *API) checkReach(action string, req request, remote bool) error {
+	switch {
+	case action == "query" && req.Depth == 0:
+		return nil
+	case action == "query" || (action == "append" && remote):
+		if a.Net == nil {
+			return api.Errorf(http.StatusNotImplemented,
+				"this pod does not reach other pods for this service")
+		}
+		return nil
+	case req.Depth != 0:
+		return api.Errorf(http.StatusBadRequest, "depth must be 0 for a local %s", action)
+	case remote:
+		return api.Errorf(http.StatusBadRequest, "%s does not reach other pods", action)
+	}
 	return nil
 }
 
@@ -183,7 +214,7 @@ func readRequest(w http.ResponseWriter, r *http.Request, action string) (request
 			"signature_format_version must be 1")
 	case req.QueryID != "" && uuid.Validate(req.QueryID) != nil:
 		return req, api.Errorf(http.StatusUnprocessableEntity, "query_id must be a UUID")
-	case req.Depth > 0 && req.QueryID == "":
+	case action == "query" && req.Depth > 0 && req.QueryID == "":
 		return req, api.Errorf(http.StatusBadRequest, "a query with depth needs a query_id")
 	}
 	if string(req.Filter) == "null" {

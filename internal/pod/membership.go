@@ -2,6 +2,7 @@ package pod
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -150,8 +151,31 @@ func (p *Pod) loadMembership(sid uint32) (*Membership, error) {
 	if m.Store, err = p.openStore(context.Background(), m); err != nil {
 		return nil, err
 	}
-	m.API = dataapi.New(sid, m.MemberID, m.Store, p.logger)
+	p.newAPI(m)
 	return m, nil
+}
+
+// newAPI gives m its Data API, which reaches the other pods of the network
+// with m's current certificates.
+func (p *Pod) newAPI(m *Membership) {
+	sid := m.ServiceID
+	current := func() *Membership {
+		if cur, ok := p.Membership(sid); ok {
+			return cur
+		}
+		return m
+	}
+
+	m.API = dataapi.New(sid, m.MemberID, m.Store, p.logger)
+	m.API.Net = &dataapi.Network{
+		Domain:    p.cfg.Network,
+		PodPort:   p.cfg.PodPort,
+		Root:      p.root,
+		ServiceCA: m.ServiceCA,
+		Dial:      p.dialer.DialContext,
+		Cert:      func() *tls.Certificate { return clientCert(current().tls) },
+		DataKey:   func() crypto.Signer { return current().data.key },
+	}
 }
 
 // writeMemberObject records the membership in its own "member" object, as
@@ -286,7 +310,7 @@ func (p *Pod) Join(ctx context.Context, sid uint32, version int) (*Membership, e
 	if m.Store, err = p.openStore(ctx, m); err != nil {
 		return nil, err
 	}
-	m.API = dataapi.New(sid, m.MemberID, m.Store, p.logger)
+	p.newAPI(m)
 	if err := p.writeMemberObject(ctx, m); err == nil {
 		err = p.saveMembership(m)
 	}

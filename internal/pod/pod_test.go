@@ -69,8 +69,15 @@ type testPod struct {
 	stop   func()
 }
 
-var podAddrs sync.Mutex
-var nextPodAddr byte = 10
+var (
+	podAddrs    sync.Mutex
+	nextPodAddr byte = 10
+
+	// netPorts are the HTTPS and pod ports of each test network: pods dial
+	// each other on the network's pod port, so all of a network's pods
+	// share them, each on its own address.
+	netPorts = map[*testnet.Net][2]int{}
+)
 
 // newPodConfig returns the configuration of a pod on its own loopback
 // address in n.
@@ -79,6 +86,11 @@ func newPodConfig(t *testing.T, n *testnet.Net, join ...uint32) Config {
 	podAddrs.Lock()
 	nextPodAddr++
 	addr := netip.AddrFrom4([4]byte{127, 0, 2, nextPodAddr})
+	ports, ok := netPorts[n]
+	if !ok {
+		ports = [2]int{testnet.FreePort(t, addr.String()), testnet.FreePort(t, addr.String())}
+		netPorts[n] = ports
+	}
 	podAddrs.Unlock()
 
 	password, err := auth.ParsePassword(accountPwd)
@@ -91,8 +103,8 @@ func newPodConfig(t *testing.T, n *testnet.Net, join ...uint32) Config {
 		Password:         password,
 		PrivateKeySecret: []byte(keySecret),
 		RootDir:          t.TempDir(),
-		HTTPSPort:        testnet.FreePort(t, addr.String()),
-		PodPort:          testnet.FreePort(t, addr.String()),
+		HTTPSPort:        ports[0],
+		PodPort:          ports[1],
 		ServicePort:      n.ServicePort,
 		BindAddress:      addr,
 		DirectoryURL:     n.DirectoryURL,

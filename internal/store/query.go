@@ -22,9 +22,10 @@ const (
 	// page with 1000.
 	MaxPageSize = 1000
 
-	// MaxFields is the most field names one query may select, and
-	// MaxFieldNameLength the longest.
-	MaxFields          = 1024
+	// MaxFields is the most field names one query may select.
+	MaxFields = 1024
+
+	// MaxFieldNameLength is the longest field name a query may select.
 	MaxFieldNameLength = 63
 
 	// CursorLength is the length of a cursor: 8 hex digits, as in the

@@ -62,9 +62,10 @@ var (
 	ErrWrongService = errors.New("database belongs to another service")
 )
 
-// readConns is the most read connections a Store keeps open. Readers do
-// not block each other or the writer in WAL mode.
-var readConns = max(4, runtime.GOMAXPROCS(0))
+// minReadConns is the fewest read connections a Store may keep open; it
+// keeps one per CPU when there are more. Readers do not block each other or
+// the writer in WAL mode.
+const minReadConns = 4
 
 // busyTimeout is how long a connection waits for another process's lock,
 // such as a backup's, before it fails.
@@ -93,7 +94,8 @@ type Store struct {
 //
 // The file is in WAL mode with synchronous=FULL: a write that returned
 // survives a crash of the process or of the machine. A nil logger discards.
-func Open(ctx context.Context, path string, c *contract.Contract, logger *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, path string, c *contract.Contract,
+	logger *slog.Logger) (*Store, error) {
 	if c == nil {
 		return nil, errors.New("opening data store: no contract")
 	}
@@ -112,6 +114,7 @@ func Open(ctx context.Context, path string, c *contract.Contract, logger *slog.L
 	}
 
 	// Readers open only now: the writer has put the file in WAL mode.
+	readConns := max(minReadConns, runtime.GOMAXPROCS(0))
 	s.r, err = openDB(path, readConns, false, "query_only(1)")
 	if err == nil {
 		err = s.r.PingContext(ctx)
@@ -129,7 +132,8 @@ func Open(ctx context.Context, path string, c *contract.Contract, logger *slog.L
 	return s, nil
 }
 
-// Close closes the database. Operations still running fail.
+// Close waits for the operations in progress to finish and closes the
+// database.
 func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }

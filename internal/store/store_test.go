@@ -140,8 +140,8 @@ func appendAssets(tb testing.TB, s *Store, class string, n int) []Edge {
 	start := time.Date(2024, 5, 1, 12, 0, 0, 123456000, time.UTC)
 	edges := make([]Edge, n)
 	for i := range n {
-		e, err := s.Append(context.Background(), class, asset(i, start.Add(time.Duration(i)*time.Second)),
-			owner)
+		created := start.Add(time.Duration(i) * time.Second)
+		e, err := s.Append(context.Background(), class, asset(i, created), owner)
 		if err != nil {
 			tb.Fatalf("Append %d: %v", i, err)
 		}

@@ -257,7 +257,9 @@ func (t instant) time() time.Time {
 
 // seconds returns t as epoch seconds, the form SQLite stores. Dividing the
 // exact microseconds once makes equal instants give equal floats, so that
-// the "at" filter can compare them.
+// the "at" filter can compare them. A float64 holds the microseconds
+// exactly within some 285 years of 1970; further out, stored date-times
+// come back rounded, as in the reference.
 func (t instant) seconds() float64 {
 	return float64(t) / 1e6
 }
@@ -459,7 +461,7 @@ func pythonFloat(f float64) string {
 	n, _ := strconv.Atoi(exp)
 	if f == 0 || n >= -4 && n < 16 {
 		s := strconv.FormatFloat(f, 'f', -1, 64)
-		if !strings.ContainsAny(s, ".") {
+		if !strings.Contains(s, ".") {
 			s += ".0"
 		}
 		return s

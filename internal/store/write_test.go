@@ -280,7 +280,7 @@ func TestFailedWriteChangesNothing(t *testing.T) {
 		t.Fatal("a string went into an INTEGER column")
 	}
 	p, err := s.Query(ctx, "prefs", QueryOptions{})
-	if err != nil || p.TotalCount != 1 || p.Edges[0].Node["level"] != "3" {
+	if err != nil || p.TotalCount != 1 || p.Edges[0].Node["level"] != int64(3) {
 		t.Errorf("after the failed mutate: %+v, %v; want the old record", p, err)
 	}
 }
@@ -348,4 +348,45 @@ func cl(tb testing.TB, s *Store, name string) *contract.Class {
 		tb.Fatalf("no class %s", name)
 	}
 	return c
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, addressBook(t))
+	const writers, each = 4, 25
+
+	errs := make(chan error, 2*writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				if _, err := s.Append(ctx, "network_assets", asset(w*each+i, time.Now()),
+					owner); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+		go func() {
+			for range each {
+				if _, err := s.Query(ctx, "network_assets", QueryOptions{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 * writers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+
+	if n := len(queryAll(t, s, "network_assets", Filter{})); n != writers*each {
+		t.Errorf("%d rows, want %d", n, writers*each)
+	}
+	if n, err := s.Counter(ctx, "network_assets", Filter{}); err != nil || n != writers*each {
+		t.Errorf("Counter: %d, %v", n, err)
+	}
 }
