@@ -28,6 +28,24 @@ func (p *Pod) dataRequest(w http.ResponseWriter, r *http.Request) error {
 	return m.API.Serve(w, r, who, r.PathValue("class"), r.PathValue("action"))
 }
 
+// dataWebsocket hands an updates or counter websocket to its membership.
+func (p *Pod) dataWebsocket(w http.ResponseWriter, r *http.Request) error {
+	sid, err := pathServiceID(r)
+	if err != nil {
+		return err
+	}
+	m, ok := p.Membership(sid)
+	if !ok {
+		return api.Errorf(http.StatusNotFound, "this pod is not a member of service %d", sid)
+	}
+
+	who, err := p.dataRequester(r)
+	if err != nil {
+		return err
+	}
+	return m.API.ServeWebsocket(w, r, who, r.PathValue("class"), r.PathValue("action"))
+}
+
 // dataRequester maps the pod's requester to the Data API's. Account
 // credentials are for the pod's own API, never for data.
 func (p *Pod) dataRequester(r *http.Request) (dataapi.Requester, error) {

@@ -104,6 +104,8 @@ func (p *Pod) handler(onPodPort bool) http.Handler {
 	h("POST /api/v1/pod/authtoken", p.postAuthToken)
 	h("POST /api/v1/pod/authtoken/service_id/{sid}", p.postMemberToken)
 	h("POST /api/v1/data/{sid}/{class}/{action}", p.dataRequest)
+	h("GET /api/v1/data/{sid}/{class}/{action}", p.dataWebsocket)
+	h("GET /ws-api/v1/data/{sid}/{class}/{action}", p.dataWebsocket)
 	mux.HandleFunc("/", api.NotFound)
 
 	if !onPodPort {
