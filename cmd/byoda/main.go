@@ -6,6 +6,7 @@
 //	byoda pod   (configured by environment variables)
 //	byoda network init --network NAME --dir DIR
 //	byoda directory --network NAME --dir DIR --listen ADDR:PORT --dns-listen ADDR:PORT
+//	byoda data ACTION CLASS [--devnet DIR --pod N] [flags]
 //	byoda devnet --dir DIR [--pods N] [--contract FILE]...
 //	byoda service init --contract FILE --network NAME --dir DIR --directory-url URL
 //	byoda service serve --service-id ID --network NAME --dir DIR --listen ADDR:PORT
@@ -46,6 +47,8 @@ var commands = []command{
 		runServiceInit},
 	{"service serve", "run a service's server", runServiceServe},
 	{"devnet", "run a whole private network with pods on this machine", runDevnet},
+	{"data", "use a pod's Data API: query, append, mutate, update, delete, updates, counter",
+		runData},
 	{"contract check", "validate a service contract and list its data classes and access rules",
 		runContractCheck},
 }
