@@ -164,6 +164,7 @@ func (d *devnet) printGuide(info *Info) {
 		for _, m := range p.Members {
 			fmt.Fprintf(&b, "  member of service %d: %s\n", m.ServiceID, m.MemberID)
 		}
+		fmt.Fprintf(&b, "  byoda data query person --devnet %s --pod %d\n", d.cfg.Dir, i+1)
 	}
 	fmt.Fprintf(&b, "\neverything is in %s; stop with Ctrl-C\n",
 		filepath.Join(d.cfg.Dir, "devnet.json"))
