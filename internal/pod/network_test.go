@@ -122,8 +122,8 @@ func TestNetworkQueries(t *testing.T) {
 		t.Fatalf("query with a missing peer: %+v", q)
 	}
 
-	// The contract's max_query_depth is 1; a repeated query id is refused.
-	r := a.call("notes", "query", map[string]any{"depth": 2, "query_id": uuid.NewString()})
+	// The contract's max_query_depth is 3; a repeated query id is refused.
+	r := a.call("notes", "query", map[string]any{"depth": 4, "query_id": uuid.NewString()})
 	want(t, r, 400, "depth above the maximum")
 	if !strings.Contains(r.detail(), "more than the service allows") {
 		t.Fatalf("detail %q", r.detail())
@@ -178,4 +178,36 @@ func TestRemoteAppend(t *testing.T) {
 
 	want(t, a.call("messages", "append", map[string]any{"data": msg, "depth": 2,
 		"remote_member_id": b.m.MemberID}), 400, "remote append with depth 2")
+}
+
+// TestNetworkQueryLoop sends a depth-3 query around a triangle of pods that
+// all link to each other: every pod's notes come back exactly once, and the
+// query ends.
+func TestNetworkQueryLoop(t *testing.T) {
+	n := startNet(t)
+	pods := []*dataClient{
+		newDataClient(t, startPod(t, n, newPodConfig(t, n, notesSID))),
+		newDataClient(t, startPod(t, n, newPodConfig(t, n, notesSID))),
+		newDataClient(t, startPod(t, n, newPodConfig(t, n, notesSID))),
+	}
+	for i, p := range pods {
+		for j, q := range pods {
+			if i != j {
+				p.link(t, q, "friend")
+			}
+		}
+		for k := 0; k <= i; k++ {
+			p.addNote(t, fmt.Sprintf("note %d of pod %d", k, i))
+		}
+	}
+
+	q := pods[0].query(t, map[string]any{"depth": 3, "query_id": uuid.NewString(),
+		"first": 100})
+	got := origins(q)
+	for i, p := range pods {
+		if got[p.m.MemberID] != i+1 {
+			t.Fatalf("pod %d's notes came back %d times, want %d: %+v", i,
+				got[p.m.MemberID], i+1, q)
+		}
+	}
 }
