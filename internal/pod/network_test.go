@@ -1,12 +1,15 @@
 package pod
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/byoda/byoda-go/internal/store"
 )
 
 // dataClient is a pod's member acting on its own Data API with a member
@@ -161,6 +164,13 @@ func TestRemoteAppend(t *testing.T) {
 	if q.TotalCount != 1 || q.Edges[0].Node["text"] != "hello" {
 		t.Fatalf("B's messages: %s", r.body)
 	}
+	// The row on B records A's member as who wrote it.
+	page, err := b.m.Store.Query(context.Background(), "messages", store.QueryOptions{})
+	if err != nil || len(page.Edges) != 1 || page.Edges[0].Origin.ID != a.m.MemberID ||
+		page.Edges[0].Origin.IDType != "members-" {
+		t.Fatalf("B's stored message: %+v, %v", page, err)
+	}
+
 	r = a.call("messages", "query", map[string]any{})
 	r.json(t, &q)
 	if q.TotalCount != 0 {

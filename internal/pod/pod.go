@@ -28,6 +28,13 @@ const (
 	retryInterval       = time.Minute
 )
 
+// Cache-only rows are dropped every expiryInterval, expiryMargin before
+// they expire.
+const (
+	expiryInterval = 5 * time.Minute
+	expiryMargin   = 15 * time.Minute
+)
+
 // Pod is a running pod.
 type Pod struct {
 	cfg    Config
@@ -166,6 +173,11 @@ func (p *Pod) Run(ctx context.Context, ready func(https, pod net.Addr)) error {
 		defer close(maintDone)
 		p.maintain(maintCtx)
 	}()
+	expireDone := make(chan struct{})
+	go func() {
+		defer close(expireDone)
+		p.expireCaches(maintCtx)
+	}()
 	p.ready.Store(true)
 	if ready != nil {
 		ready(srv.https.Addr(), srv.pod.Addr())
@@ -178,6 +190,7 @@ func (p *Pod) Run(ctx context.Context, ready func(https, pod net.Addr)) error {
 	}
 	stopMaint()
 	<-maintDone
+	<-expireDone
 
 	err = errors.Join(srv.shutdown(), p.closeStores())
 	p.logger.Info("pod stopped")
@@ -224,4 +237,25 @@ func (p *Pod) closeStores() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// expireCaches drops the expired rows of every membership's cache-only
+// classes until ctx ends.
+func (p *Pod) expireCaches(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(expiryInterval):
+		}
+		for _, m := range p.Memberships() {
+			n, err := m.Store.Expire(ctx, p.now().Add(expiryMargin))
+			if err != nil && ctx.Err() == nil {
+				p.logger.Warn("expiring cached rows failed", "service_id", m.ServiceID,
+					"err", err)
+			} else if n > 0 {
+				p.logger.Debug("expired cached rows", "service_id", m.ServiceID, "rows", n)
+			}
+		}
+	}
 }
