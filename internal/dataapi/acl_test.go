@@ -397,6 +397,7 @@ type classState struct {
 }
 
 func newClassState(t *testing.T, cl *contract.Class) *classState {
+	t.Helper()
 	rec := minimalRecord(cl.Record(), "acl-"+cl.Name, 0)
 	f, ok := recordFilter(cl.Record(), rec)
 	if !ok && cl.Kind == contract.ArrayClass {
@@ -409,6 +410,7 @@ func newClassState(t *testing.T, cl *contract.Class) *classState {
 // datalog with what allowed predicts.
 func (m *aclMatrix) check(t *testing.T, cs *classState, action string,
 	who dataapi.Requester, depth int, allowed bool) {
+	t.Helper()
 	body := map[string]any{}
 	if depth > 0 {
 		body["depth"] = depth

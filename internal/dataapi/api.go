@@ -127,7 +127,12 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, who Requester, class
 	if err != nil {
 		return err
 	}
-	if err := a.authorize(r.Context(), who, cl, perm, req.Depth); err != nil {
+	// A mutate never reaches other pods: its rights are checked at depth 0.
+	depth := req.Depth
+	if action == "mutate" {
+		depth = 0
+	}
+	if err := a.authorize(r.Context(), who, cl, perm, depth); err != nil {
 		return err
 	}
 	remote := req.RemoteMemberID != "" && req.RemoteMemberID != a.MemberID

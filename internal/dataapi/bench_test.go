@@ -2,7 +2,6 @@ package dataapi_test
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -28,7 +28,7 @@ import (
 )
 
 var bigRows = flag.Bool("dataapi.bigrows", false,
-	"also measure query latency over 1,000,000 rows")
+	"also measure query latency over 1,000,000 rows, which take minutes to load")
 
 // benchNetwork is the network of the benchmarks' certificates.
 const benchNetwork = "byoda.test"
@@ -43,6 +43,9 @@ type benchPod struct {
 	srv   *httptest.Server
 	store *store.Store
 	base  string // URL of the membership's Data API
+
+	// opened counts the connections the server accepted.
+	opened atomic.Int64
 
 	roots      *x509.CertPool
 	serverName string
@@ -77,11 +80,16 @@ func newBenchPod(b *testing.B) *benchPod {
 		Usage: x509.ExtKeyUsageClientAuth}
 	p.srv = httptest.NewUnstartedServer(nil)
 	p.srv.Config = api.NewServer(benchHandler(a), nil)
+	p.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			p.opened.Add(1)
+		}
+	}
 	p.srv.TLS = &tls.Config{
 		Certificates: []tls.Certificate{benchLeaf(b, accounts, server)},
 		ClientAuth:   tls.RequireAnyClientCert,
 		MinVersion:   tls.VersionTLS13,
-		// The chain is checked once per connection, as a pod does.
+		// The chain is checked at the handshake, once per connection.
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, err := verifier.Verify(cs.PeerCertificates, want)
 			return err
@@ -217,37 +225,35 @@ func benchAsset(n int) store.Record {
 	}
 }
 
-// load appends n assets straight to the store, one durable append at a
-// time, and fails past a minute.
+// loaders is how many goroutines load rows at once, so that the store can
+// commit their appends together.
+const loaders = 8
+
+// load appends n assets straight to the store, through durable appends as
+// the Data API makes them, from a few goroutines at once.
 func (p *benchPod) load(b *testing.B, n int) {
 	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	owner := store.Origin{ID: uuid.NewString(), IDType: dataapi.IDTypeMember}
-	for i := range n {
-		if _, err := p.store.Append(ctx, "network_assets", benchAsset(i), owner); err != nil {
-			b.Fatalf("loading asset %d of %d: %v", i, n, err)
-		}
+	err := spread(loaders, n, func(_, i int) error {
+		_, err := p.store.Append(b.Context(), "network_assets", benchAsset(i), owner)
+		return err
+	})
+	if err != nil {
+		b.Fatalf("loading %d assets: %v", n, err)
 	}
 }
 
-// runConns runs b.N calls of op over conns connections at once, one client
-// per connection, and reports the calls per second. A connection's first
-// handshake happens before the timer starts.
-func runConns(b *testing.B, p *benchPod, conns int, op func(c *http.Client, i int) error) {
-	clients := make([]*http.Client, conns)
-	for i := range clients {
-		clients[i] = p.client(b)
-	}
-
+// spread calls fn(w, i) for every i below n from workers goroutines at
+// once, w being the goroutine's number, and returns the first error; a
+// goroutine stops at its first error.
+func spread(workers, n int, fn func(w, i int) error) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, conns)
-	b.ResetTimer()
-	for _, c := range clients {
+	errs := make(chan error, workers)
+	for w := range workers {
 		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
-				if err := op(c, i); err != nil {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if err := fn(w, i); err != nil {
 					errs <- err
 					return
 				}
@@ -255,11 +261,32 @@ func runConns(b *testing.B, p *benchPod, conns int, op func(c *http.Client, i in
 		})
 	}
 	wg.Wait()
-	b.StopTimer()
-
 	close(errs)
-	for err := range errs {
+	return <-errs
+}
+
+// runConns runs b.N calls of op over conns connections at once, one client
+// per connection, and reports the calls per second. The connections make
+// their handshakes before the timer starts and must last the whole run.
+// It spreads the calls itself rather than through b.RunParallel, whose
+// goroutines come in multiples of GOMAXPROCS, so that one connection means
+// one.
+func runConns(b *testing.B, p *benchPod, conns int, op func(c *http.Client, i int) error) {
+	clients := make([]*http.Client, conns)
+	for i := range clients {
+		clients[i] = p.client(b)
+	}
+	opened := p.opened.Load()
+
+	b.ResetTimer()
+	err := spread(conns, b.N, func(w, i int) error { return op(clients[w], i) })
+	b.StopTimer()
+	if err != nil {
 		b.Fatal(err)
+	}
+	if n := p.opened.Load() - opened; n != 0 {
+		b.Fatalf("%d connections were opened while timed; the %d opened before must "+
+			"last the run", n, conns)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
