@@ -295,6 +295,9 @@ func (m *aclMatrix) call(t *testing.T, who dataapi.Requester, class, action stri
 // datalogs returns the number of datalog entries.
 func (m *aclMatrix) datalogs(t *testing.T) int64 {
 	t.Helper()
+	if err := m.api.WaitDatalogs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	n, err := m.store.Counter(context.Background(), "datalogs", store.Filter{})
 	if err != nil {
 		t.Fatal(err)

@@ -247,8 +247,9 @@ func (a *API) requiredFilter(cl *contract.Class, req request) (store.Filter, err
 	return f, nil
 }
 
-// log appends the datalog entry of a call; a failure to log is logged and
-// does not fail the call.
+// log queues the datalog entry of a call. Entries are written by
+// background workers, so that a query does not wait for a durable write of
+// its log line; when the queue is full, entries are dropped and counted.
 func (a *API) log(ctx context.Context, who Requester, action, class string, req request) {
 	if _, ok := a.Store.Contract().Class("datalogs"); !ok {
 		return
@@ -259,11 +260,12 @@ func (a *API) log(ctx context.Context, who Requester, action, class string, req 
 		"remote_addr":       who.Addr.String(),
 		"operation":         action,
 		"object":            class,
+		"remote_id_type":    strings.TrimRight(who.IDType, "s-"),
+		"source":            "REST Data",
 	}
 	if who.ID != "" {
 		entry["remote_id"] = who.ID
 	}
-	entry["remote_id_type"] = strings.TrimRight(who.IDType, "s-")
 	if req.QueryID != "" {
 		entry["query_id"] = req.QueryID
 	}
@@ -276,14 +278,59 @@ func (a *API) log(ctx context.Context, who Requester, action, class string, req 
 	if len(req.Relations) > 0 {
 		entry["query_relations"] = strings.Join(req.Relations, ", ")
 	}
-	entry["source"] = "REST Data"
 	if action == "query" {
 		entry["source"] = "REST DATA API"
 	}
 
-	if _, err := a.Store.Append(ctx, "datalogs", entry, store.Origin{ID: a.MemberID,
-		IDType: IDTypeMember}); err != nil {
-		a.Logger.Warn("writing a datalog entry failed", "service_id", a.ServiceID,
-			"err", err)
+	a.pending.Add(1)
+	select {
+	case a.datalog <- entry:
+	default:
+		a.pending.Add(-1)
+		a.dropped.Add(1)
 	}
 }
+
+// writeDatalogs writes queued datalog entries until the queue is closed.
+func (a *API) writeDatalogs() {
+	defer a.writers.Done()
+	for entry := range a.datalog {
+		_, err := a.Store.Append(context.Background(), "datalogs", entry,
+			store.Origin{ID: a.MemberID, IDType: IDTypeMember})
+		if err != nil {
+			a.Logger.Warn("writing a datalog entry failed", "service_id", a.ServiceID,
+				"err", err)
+		}
+		a.pending.Add(-1)
+	}
+}
+
+// WaitDatalogs waits, at most until ctx ends, until every queued datalog
+// entry is written.
+func (a *API) WaitDatalogs(ctx context.Context) error {
+	for a.pending.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// Close writes the datalog entries still queued and stops the workers;
+// the API must not serve afterwards.
+func (a *API) Close() {
+	a.closeOnce.Do(func() {
+		close(a.datalog)
+		a.writers.Wait()
+		if n := a.dropped.Load(); n > 0 {
+			a.Logger.Warn("datalog entries dropped under load", "service_id", a.ServiceID,
+				"entries", n)
+		}
+	})
+}
+
+// DroppedDatalogs returns how many datalog entries were dropped because
+// the queue was full.
+func (a *API) DroppedDatalogs() int64 { return a.dropped.Load() }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -64,15 +66,34 @@ type API struct {
 	Logger *slog.Logger
 
 	queries *queryLog
+
+	datalog   chan store.Record
+	writers   sync.WaitGroup
+	dropped   atomic.Int64
+	pending   atomic.Int64
+	closeOnce sync.Once
 }
 
-// New returns the API of a membership.
+// Datalog writing: queued entries, and the workers that write them side by
+// side so that the store commits them together.
+const (
+	datalogQueue   = 4096
+	datalogWriters = 4
+)
+
+// New returns the API of a membership; Close stops its background work.
 func New(sid uint32, memberID string, st *store.Store, logger *slog.Logger) *API {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{ServiceID: sid, MemberID: memberID, Store: st,
-		Changes: NewBroadcaster(0), Logger: logger, queries: newQueryLog()}
+	a := &API{ServiceID: sid, MemberID: memberID, Store: st,
+		Changes: NewBroadcaster(0), Logger: logger, queries: newQueryLog(),
+		datalog: make(chan store.Record, datalogQueue)}
+	a.writers.Add(datalogWriters)
+	for range datalogWriters {
+		go a.writeDatalogs()
+	}
+	return a
 }
 
 // request is the body of every Data API action; each uses its part.

@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -126,6 +127,9 @@ func TestDataAPI(t *testing.T) {
 	}
 
 	// Every call left a datalog entry.
+	if err := m.API.WaitDatalogs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	r = tp.do(c, "POST", data("datalogs", "query"), map[string]any{"first": 100}, owner)
 	want(t, r, 200, "datalogs")
 	r.json(t, &page)

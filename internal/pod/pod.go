@@ -232,6 +232,9 @@ func (p *Pod) maintain(ctx context.Context) {
 func (p *Pod) closeStores() error {
 	var errs []error
 	for _, m := range p.Memberships() {
+		if m.API != nil {
+			m.API.Close()
+		}
 		if m.Store != nil {
 			errs = append(errs, m.Store.Close())
 		}
