@@ -350,6 +350,7 @@ func storeError(err error) error {
 		{store.ErrInvalidFields, http.StatusBadRequest},
 		{store.ErrNotCacheOnly, http.StatusBadRequest},
 		{errDuplicateQuery, http.StatusBadRequest},
+		{store.ErrClosed, http.StatusServiceUnavailable},
 	} {
 		if errors.Is(err, m.err) {
 			return api.Wrap(m.status, err, err.Error())

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"flag"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -31,6 +33,36 @@ func BenchmarkAppend(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportOps(b)
+}
+
+// appendWriters is how many goroutines BenchmarkAppendParallel8 appends
+// from, as many as the Data API's target has client connections.
+const appendWriters = 8
+
+// BenchmarkAppendParallel8 appends assets from 8 goroutines at once, however
+// many CPUs there are, each append durable when it returns.
+func BenchmarkAppendParallel8(b *testing.B) {
+	ctx := context.Background()
+	s := openStore(b, addressBook(b))
+	records := make([]Record, 1000)
+	for i := range records {
+		records[i] = asset(i, time.Now())
+	}
+
+	procs := runtime.GOMAXPROCS(0)
+	b.SetParallelism((appendWriters + procs - 1) / procs)
+	b.ResetTimer()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := records[next.Add(1)%int64(len(records))]
+			if _, err := s.Append(ctx, "network_assets", r, owner); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 	reportOps(b)
 }
 
@@ -74,7 +106,7 @@ func fillAssets(b *testing.B, s *Store, n int) {
 	b.Helper()
 	ctx := context.Background()
 	cl, _ := s.Contract().Class("network_assets")
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		for i := range n {
 			r := asset(i, time.Now())
 			r["publisher"] = fmt.Sprintf("publisher-%d", i%10)

@@ -68,7 +68,7 @@ func (s *Store) Counter(ctx context.Context, class string, f Filter) (int64, err
 		return 0, fmt.Errorf("counting %s: reading counter: %w", class, err)
 	}
 
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		value, err = s.counter(ctx, tx, cl, f, key, now)
 		return err

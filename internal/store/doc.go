@@ -22,8 +22,10 @@
 //     expressions, in linear time;
 //   - counters are exact: they live in the same file and change in the
 //     same transaction as the rows they count (see Store.Counter);
-//   - every write is one transaction, durable when it returns: the file is
-//     in WAL mode with synchronous=FULL.
+//   - every write is atomic and durable when it returns: the file is in
+//     WAL mode with synchronous=FULL, and writes that come together share
+//     a transaction, and so a sync, each in a savepoint of its own, so
+//     that one that fails leaves the others.
 //
 // The Data API's HTTP layer calls the Store with what it parsed: a class
 // name, a Filter from ParseFilter, Records, and the Origin of the

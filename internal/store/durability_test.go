@@ -3,31 +3,44 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// appenderEnv names the database file that TestHelperAppender appends to.
-const appenderEnv = "BYODA_STORE_TEST_APPENDER_DB"
+// appenderEnv names the database file that TestHelperAppender appends to,
+// and appendersEnv how many goroutines append, 1 when unset.
+const (
+	appenderEnv  = "BYODA_STORE_TEST_APPENDER_DB"
+	appendersEnv = "BYODA_STORE_TEST_APPENDERS"
+)
 
 // killAfter is how many acknowledged appends TestDurability waits for
 // before it kills the appender.
 const killAfter = 100
 
 // TestHelperAppender is the appender process of TestDurability; run
-// directly, it does nothing. It appends assets and prints each cursor once
-// Append has returned, until it is killed.
+// directly, it does nothing. It appends assets, from as many goroutines as
+// appendersEnv says, and prints each cursor once Append has returned, until
+// it is killed.
 func TestHelperAppender(t *testing.T) {
 	path := os.Getenv(appenderEnv)
 	if path == "" {
 		return
+	}
+	appenders, err := strconv.Atoi(cmp.Or(os.Getenv(appendersEnv), "1"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reading appenders:", err)
+		os.Exit(2)
 	}
 	ctx := context.Background()
 	s, err := Open(ctx, path, addressBook(t), nil)
@@ -35,25 +48,48 @@ func TestHelperAppender(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "opening:", err)
 		os.Exit(2)
 	}
+
+	var stdout sync.Mutex
+	for range appenders - 1 {
+		go appendForever(ctx, s, &stdout)
+	}
+	appendForever(ctx, s, &stdout)
+}
+
+// appendForever appends assets to s, printing each cursor, until the
+// process is killed; it ends the process if an append fails.
+func appendForever(ctx context.Context, s *Store, stdout *sync.Mutex) {
 	for i := range 1_000_000 {
 		e, err := s.Append(ctx, "network_assets", asset(i, time.Now()), owner)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "appending:", err)
 			os.Exit(2)
 		}
+		stdout.Lock()
 		fmt.Println("appended", e.Cursor)
+		stdout.Unlock()
 	}
 }
 
 // TestDurability kills a process that is appending with SIGKILL and checks
 // that every append it acknowledged is in the file, and that the file is
-// sound.
+// sound: with one appender, whose appends commit one by one, and with
+// eight, whose appends share commits.
 func TestDurability(t *testing.T) {
+	for _, appenders := range []int{1, 8} {
+		t.Run(fmt.Sprintf("appenders=%d", appenders), func(t *testing.T) {
+			testDurability(t, appenders)
+		})
+	}
+}
+
+func testDurability(t *testing.T, appenders int) {
 	path := filepath.Join(t.TempDir(), "data.db")
 	addressBook(t) // skips the test here rather than in the child
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAppender$", "-test.count=1")
-	cmd.Env = append(os.Environ(), appenderEnv+"="+path)
+	cmd.Env = append(os.Environ(), appenderEnv+"="+path,
+		fmt.Sprintf("%s=%d", appendersEnv, appenders))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS byoda_counters (
 
 // migrate brings the file up to date with contract c, in one transaction.
 func (s *Store) migrate(ctx context.Context, c *contract.Contract) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		if err := checkLayout(ctx, tx); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,10 @@ var (
 	// ErrWrongService means the database file belongs to another service
 	// than the contract (Open and Upgrade).
 	ErrWrongService = errors.New("database belongs to another service")
+
+	// ErrClosed means the Store was closed before its writer took up a
+	// write, which did not happen (503: the pod is shutting down).
+	ErrClosed = errors.New("data store is closed")
 )
 
 // minReadConns is the fewest read connections a Store may keep open; it
@@ -73,14 +78,22 @@ const busyTimeout = 10 * time.Second
 
 // Store is the data of one membership: one SQLite file holding a table per
 // data class of the service's contract. It is safe for concurrent use. All
-// writes go through one connection, so they never wait on each other's
-// locks; queries use a pool of read-only connections beside it.
+// writes go through one goroutine and its connection, so they never wait on
+// each other's locks, and writes that come together share a commit;
+// queries use a pool of read-only connections beside it.
 type Store struct {
 	path     string
 	w        *sql.DB // one connection, the only one that writes
 	r        *sql.DB // read-only connections
 	logger   *slog.Logger
 	contract atomic.Pointer[contract.Contract]
+
+	// The writer goroutine takes writes from ops until closing is closed,
+	// and closes stopped when it has returned.
+	ops       chan *writeOp
+	closing   chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 
 	// now is the clock, for the expiry of cache-only rows and counters.
 	now func() time.Time
@@ -108,7 +121,9 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 		return nil, err
 	}
 	s := &Store{path: path, w: w, logger: logger, now: time.Now}
+	s.startWriter()
 	if err := s.migrate(ctx, c); err != nil {
+		s.stopWriter()
 		w.Close()
 		return nil, fmt.Errorf("preparing data store %s: %w", path, err)
 	}
@@ -123,6 +138,7 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 		if s.r != nil {
 			s.r.Close()
 		}
+		s.stopWriter()
 		w.Close()
 		return nil, fmt.Errorf("opening readers of data store %s: %w", path, err)
 	}
@@ -133,8 +149,10 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 }
 
 // Close waits for the operations in progress to finish and closes the
-// database.
+// database. A write in progress is one that the writer took up; writes it
+// has not taken up by then fail with ErrClosed.
 func (s *Store) Close() error {
+	s.stopWriter()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -212,24 +230,6 @@ func (c connector) Connect(context.Context) (driver.Conn, error) {
 
 func (c connector) Driver() driver.Driver {
 	return sqliteDriver
-}
-
-// write runs fn in a transaction of the writer and commits it. If anything
-// fails, nothing of fn's work remains.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
-	}
-	defer tx.Rollback()
-
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
 }
 
 // class returns the data class name, checking that it is of kind, unless

@@ -39,7 +39,7 @@ func (s *Store) Mutate(ctx context.Context, class string, r Record, o Origin) (i
 		return 0, fmt.Errorf("mutating %s: %w", class, err)
 	}
 	rw.add(colCursor, "")
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, rw.size(), func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+quote(tableName(class))); err != nil {
 			return fmt.Errorf("deleting the old record: %w", err)
 		}
@@ -78,7 +78,7 @@ func (s *Store) Append(ctx context.Context, class string, r Record, o Origin) (E
 	}
 
 	var cursor string
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, rw.size(), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		if cursor, err = appendRow(ctx, tx, class, rw); err != nil {
 			return err
@@ -125,7 +125,7 @@ func (s *Store) Update(ctx context.Context, class string, f Filter, r Record,
 	}
 
 	var n int
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, rw.size(), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		n, err = updateRows(ctx, tx, cl, f, rw, counterValues(cl.Items, vals))
 		return err
@@ -151,7 +151,7 @@ func (s *Store) Delete(ctx context.Context, class string, f Filter) (int, error)
 
 	where, args := f.where(nil)
 	var n int
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		n, err = deleteRows(ctx, tx, cl, where, args)
 		return err
@@ -177,7 +177,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		where := quote(colExpires) + " <= ?"
 		args := []any{toSeconds(now)}
 		var n int
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err := s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
 			n, err = deleteRows(ctx, tx, cl, where, args)
 			return err
@@ -188,7 +188,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		total += n
 	}
 
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM byoda_counters WHERE used < ?",
 			toSeconds(now.Add(-counterIdle)))
 		return err
@@ -274,6 +274,23 @@ func (s *Store) newRow(cl *contract.Class, vals map[string]any, o Origin) (row, 
 		rw.add(colOriginClassName, o.ClassName)
 	}
 	return rw, nil
+}
+
+// size is about how many bytes writing rw takes, for the bounds of a batch
+// of writes.
+func (rw row) size() int {
+	n := 0
+	for _, v := range rw.args {
+		switch x := v.(type) {
+		case string:
+			n += len(x)
+		case []byte:
+			n += len(x)
+		default:
+			n += 8
+		}
+	}
+	return n
 }
 
 // insert returns the INSERT statement of the row into table.
