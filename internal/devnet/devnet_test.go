@@ -120,9 +120,21 @@ func TestDevnetStartStopRestart(t *testing.T) {
 }
 
 // pidsOf finds the processes running the devnet's binary with dir in their
-// arguments or environment, through /proc.
+// arguments or environment.
 func pidsOf(t *testing.T, dir string) []int {
 	t.Helper()
+	pids := processes(func(env, cmdline string) bool {
+		return strings.Contains(env+cmdline, dir)
+	})
+	if len(pids) < 4 {
+		t.Fatalf("found %d devnet processes, want at least 4", len(pids))
+	}
+	return pids
+}
+
+// processes returns the ids of the processes whose environment and command
+// line, as /proc has them, satisfy match.
+func processes(match func(env, cmdline string) bool) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
@@ -135,12 +147,9 @@ func pidsOf(t *testing.T, dir string) []int {
 			continue
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(env)+string(cmdline), dir) {
+		if match(string(env), string(cmdline)) {
 			pids = append(pids, pid)
 		}
-	}
-	if len(pids) < 4 {
-		t.Fatalf("found %d devnet processes, want at least 4", len(pids))
 	}
 	return pids
 }

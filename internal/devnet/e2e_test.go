@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -180,23 +178,14 @@ func TestEndToEnd(t *testing.T) {
 // podPID returns the process id of the pod with root dir root, or 0.
 func podPID(t *testing.T, root string) int {
 	t.Helper()
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(env), "ROOT_DIR="+root+"\x00") &&
-			strings.HasSuffix(string(cmdline), "pod\x00") {
-			return pid
-		}
+	pids := processes(func(env, cmdline string) bool {
+		return strings.Contains(env, "ROOT_DIR="+root+"\x00") &&
+			strings.HasSuffix(cmdline, "pod\x00")
+	})
+	if len(pids) == 0 {
+		return 0
 	}
-	return 0
+	return pids[0]
 }
 
 func readyz(t *testing.T, info *Info, i int) error {

@@ -12,16 +12,7 @@ import (
 // dataRequest hands a Data API request to the membership it is for, with
 // the requester the pod authenticated.
 func (p *Pod) dataRequest(w http.ResponseWriter, r *http.Request) error {
-	sid, err := pathServiceID(r)
-	if err != nil {
-		return err
-	}
-	m, ok := p.Membership(sid)
-	if !ok {
-		return api.Errorf(http.StatusNotFound, "this pod is not a member of service %d", sid)
-	}
-
-	who, err := p.dataRequester(r)
+	m, who, err := p.dataTarget(r)
 	if err != nil {
 		return err
 	}
@@ -30,20 +21,31 @@ func (p *Pod) dataRequest(w http.ResponseWriter, r *http.Request) error {
 
 // dataWebsocket hands an updates or counter websocket to its membership.
 func (p *Pod) dataWebsocket(w http.ResponseWriter, r *http.Request) error {
-	sid, err := pathServiceID(r)
-	if err != nil {
-		return err
-	}
-	m, ok := p.Membership(sid)
-	if !ok {
-		return api.Errorf(http.StatusNotFound, "this pod is not a member of service %d", sid)
-	}
-
-	who, err := p.dataRequester(r)
+	m, who, err := p.dataTarget(r)
 	if err != nil {
 		return err
 	}
 	return m.API.ServeWebsocket(w, r, who, r.PathValue("class"), r.PathValue("action"))
+}
+
+// dataTarget returns the membership a Data API request names and who sent
+// it.
+func (p *Pod) dataTarget(r *http.Request) (*Membership, dataapi.Requester, error) {
+	sid, err := pathServiceID(r)
+	if err != nil {
+		return nil, dataapi.Requester{}, err
+	}
+	m, ok := p.Membership(sid)
+	if !ok {
+		return nil, dataapi.Requester{}, api.Errorf(http.StatusNotFound,
+			"this pod is not a member of service %d", sid)
+	}
+
+	who, err := p.dataRequester(r)
+	if err != nil {
+		return nil, dataapi.Requester{}, err
+	}
+	return m, who, nil
 }
 
 // dataRequester maps the pod's requester to the Data API's. Account
