@@ -348,3 +348,35 @@ func TestAcceptanceUpdatesMessages(t *testing.T) {
 		t.Fatalf("delete message %+v", ch)
 	}
 }
+
+// TestBadBodies sends bodies of the wrong shape to every action: each gets
+// a 4xx with a detail, never a 500.
+func TestBadBodies(t *testing.T) {
+	ta := newTestAPI(t)
+	bodies := []string{`{"filter": 5}`, `{"filter": []}`, `{"filter": {"asset_id": 5}}`,
+		`{"fields": "x"}`, `{"fields": [5]}`, `{"first": "a"}`, `{"data": [1]}`,
+		`{"data": "x"}`, `{"relations": 5}`, `{"depth": -1}`, `{"depth": 1.5}`,
+		`{"query_id": "nope"}`, `{"after": 5}`, `[]`, `"x"`, `{"data": {"asset_id": 5}}`,
+		`{"filter": {"created_timestamp": {"at": "not a time"}}}`, `{"signature_format_version": 2}`,
+		`{"remote_member_id": "x", "depth": 1, "data": {}}`}
+	for _, action := range []string{"query", "append", "update", "delete"} {
+		for _, b := range bodies {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(b))
+			rec := httptest.NewRecorder()
+			if err := ta.api.Serve(rec, req, ta.owner, "network_assets", action); err != nil {
+				api.WriteError(ta.api.Logger, rec, req, err)
+			}
+			want := 4
+			switch {
+			case action == "query" && strings.HasPrefix(b, `{"data"`):
+				want = 2 // a query has no data; it is ignored
+			case strings.HasPrefix(b, `{"remote_member_id"`) && action == "append":
+				want = 5 // 501: this API has no network to reach the other pod
+			}
+			if rec.Code/100 != want || want == 4 && !strings.Contains(rec.Body.String(),
+				`"detail"`) {
+				t.Errorf("%s with %s: %d %s", action, b, rec.Code, rec.Body)
+			}
+		}
+	}
+}
