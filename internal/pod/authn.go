@@ -29,10 +29,17 @@ type Requester struct {
 	Token bool
 }
 
+// requesterKey keys the requester the pod port's middleware verified in a
+// request's context, so that handlers do not verify the chain again.
+type requesterKey struct{}
+
 // requester authenticates a request: a client certificate of the network on
 // the pod port, a JWT the pod issued on either port, or nobody. A
 // credential that is present but not good is an error.
 func (p *Pod) requester(r *http.Request) (Requester, error) {
+	if who, ok := r.Context().Value(requesterKey{}).(Requester); ok {
+		return who, nil
+	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		return p.certRequester(r.TLS.PeerCertificates)
 	}

@@ -117,11 +117,12 @@ func (p *Pod) handler(onPodPort bool) http.Handler {
 				"this port requires a TLS client certificate of the network")
 			return
 		}
-		if _, err := p.certRequester(r.TLS.PeerCertificates); err != nil {
+		who, err := p.certRequester(r.TLS.PeerCertificates)
+		if err != nil {
 			api.WriteError(p.logger, w, r, err)
 			return
 		}
-		mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requesterKey{}, who)))
 	})
 }
 
