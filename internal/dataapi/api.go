@@ -156,7 +156,11 @@ func (a *API) Serve(w http.ResponseWriter, r *http.Request, who Requester, class
 	if err := a.authorize(r.Context(), who, cl, perm, depth); err != nil {
 		return err
 	}
-	remote := req.RemoteMemberID != "" && req.RemoteMemberID != a.MemberID
+	// This membership named as the remote one is a local request.
+	if req.RemoteMemberID == a.MemberID {
+		req.RemoteMemberID, req.Depth = "", 0
+	}
+	remote := req.RemoteMemberID != ""
 	if err := a.checkReach(action, req, remote); err != nil {
 		return err
 	}
