@@ -250,35 +250,47 @@ func (p *Pod) checkAccount(s *secret, t pki.IDType) error {
 // set, authenticates the request.
 func (p *Pod) newAccountSecret(ctx context.Context, t pki.IDType, client *secret) (
 	*secret, error) {
-	key, err := pki.GenerateKey(t)
+	name := pki.Name{Type: t, ID: p.cfg.AccountID, Network: p.cfg.Network}
+	return newSecret(name, func(csr []byte) (string, string, error) {
+		dir, err := p.directory(clientCertOf(client))
+		if err != nil {
+			return "", "", err
+		}
+		reply, err := dir.SignAccountCSR(ctx, csr)
+		return reply.SignedCert, reply.CertChain, err
+	})
+}
+
+// newSecret makes a key for name and has sign sign its CSR, which answers
+// with the signed certificate and its chain.
+func newSecret(name pki.Name, sign func(csr []byte) (signed, chain string, err error)) (
+	*secret, error) {
+	key, err := pki.GenerateKey(name.Type)
 	if err != nil {
 		return nil, err
 	}
-	name := pki.Name{Type: t, ID: p.cfg.AccountID, Network: p.cfg.Network}
 	csr, err := pki.NewCSR(name, key)
 	if err != nil {
 		return nil, err
 	}
 
-	var cert *tls.Certificate
-	if client != nil {
-		c := client.tls()
-		cert = &c
+	signed, chain, err := sign(csr)
+	if err != nil {
+		return nil, fmt.Errorf("getting the %v certificate signed: %w", name.Type, err)
 	}
-	dir, err := p.directory(cert)
+	certs, err := certChain(signed, chain)
 	if err != nil {
 		return nil, err
 	}
-	reply, err := dir.SignAccountCSR(ctx, csr)
-	if err != nil {
-		return nil, fmt.Errorf("getting the %v certificate signed: %w", t, err)
-	}
+	return &secret{chain: certs, key: key}, nil
+}
 
-	chain, err := certChain(reply.SignedCert, reply.CertChain)
-	if err != nil {
-		return nil, err
+// clientCertOf returns s as a client certificate, or nil for no secret.
+func clientCertOf(s *secret) *tls.Certificate {
+	if s == nil {
+		return nil
 	}
-	return &secret{chain: chain, key: key}, nil
+	return clientCert(s)
 }
 
 // certChain parses a signed certificate and the chain that came with it.

@@ -371,36 +371,18 @@ func (p *Pod) newMemberSecrets(ctx context.Context, m *Membership) error {
 	return p.checkMember(m)
 }
 
+// newMemberSecret makes a key for name and has m's service sign it; client,
+// when set, authenticates the request.
 func (p *Pod) newMemberSecret(ctx context.Context, m *Membership, name pki.Name,
 	client *secret) (*secret, error) {
-	key, err := pki.GenerateKey(name.Type)
-	if err != nil {
-		return nil, err
-	}
-	csr, err := pki.NewCSR(name, key)
-	if err != nil {
-		return nil, err
-	}
-
-	var cert *tls.Certificate
-	if client != nil {
-		c := client.tls()
-		cert = &c
-	}
-	svc, err := p.serviceClient(m.ServiceID, cert)
-	if err != nil {
-		return nil, err
-	}
-	reply, err := svc.SignMemberCSR(ctx, csr)
-	if err != nil {
-		return nil, fmt.Errorf("getting the %v certificate signed: %w", name.Type, err)
-	}
-
-	chain, err := certChain(reply.SignedCert, reply.CertChain)
-	if err != nil {
-		return nil, err
-	}
-	return &secret{chain: chain, key: key}, nil
+	return newSecret(name, func(csr []byte) (string, string, error) {
+		svc, err := p.serviceClient(m.ServiceID, clientCertOf(client))
+		if err != nil {
+			return "", "", err
+		}
+		reply, err := svc.SignMemberCSR(ctx, csr)
+		return reply.SignedCert, reply.CertChain, err
+	})
 }
 
 // registerMember registers the membership with its service and records its
