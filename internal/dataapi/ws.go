@@ -57,6 +57,11 @@ func (a *API) ServeWebsocket(w http.ResponseWriter, r *http.Request, who Request
 		return err
 	}
 
+	// Subscribing before the upgrade means that every change made after the
+	// client's handshake returned reaches it.
+	changes := a.Changes.Subscribe(class)
+	defer changes.Close()
+
 	// A subscription outlives the server's request deadlines.
 	rc := http.NewResponseController(w)
 	rc.SetReadDeadline(time.Time{})
@@ -81,8 +86,6 @@ func (a *API) ServeWebsocket(w http.ResponseWriter, r *http.Request, who Request
 
 	// The client sends nothing more; reading notices when it leaves.
 	ctx := conn.CloseRead(r.Context())
-	changes := a.Changes.Subscribe(class)
-	defer changes.Close()
 
 	if action == "updates" {
 		a.streamUpdates(ctx, conn, changes, f, sub.QueryID)
