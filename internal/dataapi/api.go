@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -308,33 +307,13 @@ func describe(who Requester) string {
 // linkRelations returns the relations of this membership's network links
 // with member id.
 func (a *API) linkRelations(ctx context.Context, id string) ([]string, error) {
-	cl, ok := a.Store.Contract().Class("network_links")
-	if !ok {
-		return nil, nil
-	}
-	f, err := store.ParseFilter(cl, json.RawMessage(
-		fmt.Sprintf(`{"member_id": {"eq": %q}}`, id)))
+	links, err := a.links(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("filtering network links: %w", err)
+		return nil, err
 	}
-
-	var rels []string
-	after := ""
-	for range 100 {
-		page, err := a.Store.Query(ctx, "network_links", store.QueryOptions{Filter: f,
-			First: store.MaxPageSize, After: after})
-		if err != nil {
-			return nil, fmt.Errorf("reading network links: %w", err)
-		}
-		for _, e := range page.Edges {
-			if rel, ok := e.Node["relation"].(string); ok {
-				rels = append(rels, strings.ToLower(rel))
-			}
-		}
-		if !page.HasNextPage {
-			break
-		}
-		after = page.EndCursor
+	rels := make([]string, len(links))
+	for i, l := range links {
+		rels[i] = l.relation
 	}
 	return rels, nil
 }

@@ -227,7 +227,7 @@ func (a *API) targets(ctx context.Context, req request, sender string) ([]string
 		return []string{req.RemoteMemberID}, nil
 	}
 
-	links, err := a.links(ctx)
+	links, err := a.links(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -250,24 +250,36 @@ func (a *API) targets(ctx context.Context, req request, sender string) ([]string
 
 type link struct{ memberID, relation string }
 
-// links returns the membership's network links.
-func (a *API) links(ctx context.Context) ([]link, error) {
-	if _, ok := a.Store.Contract().Class("network_links"); !ok {
+// links returns the membership's network links, only those with member id
+// when id is not empty.
+func (a *API) links(ctx context.Context, id string) ([]link, error) {
+	cl, ok := a.Store.Contract().Class("network_links")
+	if !ok {
 		return nil, nil
 	}
+	var f store.Filter
+	if id != "" {
+		var err error
+		f, err = store.ParseFilter(cl, json.RawMessage(
+			fmt.Sprintf(`{"member_id": {"eq": %q}}`, id)))
+		if err != nil {
+			return nil, fmt.Errorf("filtering network links: %w", err)
+		}
+	}
+
 	var out []link
 	after := ""
 	for range 100 {
-		page, err := a.Store.Query(ctx, "network_links", store.QueryOptions{
+		page, err := a.Store.Query(ctx, "network_links", store.QueryOptions{Filter: f,
 			First: store.MaxPageSize, After: after})
 		if err != nil {
 			return nil, fmt.Errorf("reading network links: %w", err)
 		}
 		for _, e := range page.Edges {
-			id, _ := e.Node["member_id"].(string)
+			member, _ := e.Node["member_id"].(string)
 			rel, _ := e.Node["relation"].(string)
-			if id != "" {
-				out = append(out, link{id, strings.ToLower(rel)})
+			if member != "" {
+				out = append(out, link{member, strings.ToLower(rel)})
 			}
 		}
 		if !page.HasNextPage {
