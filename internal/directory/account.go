@@ -97,23 +97,30 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) error {
 // putMember records the client's address as its membership's address. The
 // member certificate must lead through the stored CA of its own service.
 func (s *Server) putMember(w http.ResponseWriter, r *http.Request) error {
-	name, err := s.authenticate(r, pki.Want{Types: []pki.IDType{pki.Member},
-		AnyService: true})
-	if err != nil {
-		return err
+	chain := peerChain(r)
+	if chain == nil {
+		return api.Errorf(http.StatusUnauthorized,
+			"a TLS client certificate is required for this request")
+	}
+	// The name says which service's CA the chain must lead through; the
+	// verification that follows checks the name too.
+	claimed, err := pki.ParseName(chain[0].Subject.CommonName, s.net.Paths.Network)
+	if err != nil || claimed.Type != pki.Member {
+		return api.Errorf(http.StatusForbidden,
+			"client certificate not accepted: it is not a member certificate")
 	}
 
-	svc, err := s.store.Service(r.Context(), name.ServiceID)
+	svc, err := s.store.Service(r.Context(), claimed.ServiceID)
 	if err != nil {
-		return s.storeError(err, "service "+serviceIDString(name.ServiceID))
+		return s.storeError(err, "service "+serviceIDString(claimed.ServiceID))
 	}
 	serviceCA, err := leafOf(svc.CACertChain)
 	if err != nil {
 		return err
 	}
 
-	name, err = s.authenticate(r, pki.Want{Types: []pki.IDType{pki.Member},
-		ServiceID: name.ServiceID, ServiceCA: serviceCA})
+	name, err := s.authenticate(r, pki.Want{Types: []pki.IDType{pki.Member},
+		ServiceID: claimed.ServiceID, ServiceCA: serviceCA})
 	if err != nil {
 		return err
 	}
