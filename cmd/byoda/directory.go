@@ -151,7 +151,7 @@ func loadTLSCert(certPath, keyPath string, password []byte) (tls.Certificate, er
 }
 
 func envOr(getenv env, name, def string) string {
-	if v := getenv(name); v != "" {
+	if v := getenv.get(name); v != "" {
 		return v
 	}
 	return def

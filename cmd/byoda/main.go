@@ -35,8 +35,15 @@ type command struct {
 	run     func(ctx context.Context, args []string, env env) error
 }
 
-// env reads the process environment; tests hand in their own.
-type env func(string) string
+// env looks up a variable of the process environment, reporting whether
+// it is set at all; tests hand in their own.
+type env func(string) (string, bool)
+
+// get returns the variable's value, empty when it is unset.
+func (e env) get(name string) string {
+	v, _ := e(name)
+	return v
+}
 
 var commands = []command{
 	{"pod", "run a pod, configured by environment variables", runPod},
@@ -58,7 +65,7 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stderr)
 	stop()
 
 	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
@@ -89,7 +96,7 @@ func run(ctx context.Context, args []string, getenv env, stderr io.Writer) error
 // newLogger returns a text logger at the level LOGLEVEL names.
 func newLogger(getenv env, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
-	switch strings.ToUpper(getenv("LOGLEVEL")) {
+	switch strings.ToUpper(getenv.get("LOGLEVEL")) {
 	case "DEBUG":
 		level = slog.LevelDebug
 	case "", "INFO":
@@ -100,14 +107,14 @@ func newLogger(getenv env, w io.Writer) (*slog.Logger, error) {
 		level = slog.LevelError
 	default:
 		return nil, fmt.Errorf("LOGLEVEL must be DEBUG, INFO, WARNING or ERROR, not %q",
-			getenv("LOGLEVEL"))
+			getenv.get("LOGLEVEL"))
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
 }
 
 // privateKeySecret returns PRIVATE_KEY_SECRET, which must be set.
 func privateKeySecret(getenv env) ([]byte, error) {
-	s := getenv("PRIVATE_KEY_SECRET")
+	s := getenv.get("PRIVATE_KEY_SECRET")
 	if s == "" {
 		return nil, errors.New("PRIVATE_KEY_SECRET must be set to the passphrase " +
 			"that encrypts the private keys")

@@ -20,7 +20,10 @@ import (
 
 // fakeEnv is an environment for run.
 func fakeEnv(vars map[string]string) env {
-	return func(k string) string { return vars[k] }
+	return func(k string) (string, bool) {
+		v, ok := vars[k]
+		return v, ok
+	}
 }
 
 func TestUsage(t *testing.T) {

@@ -84,7 +84,7 @@ func (r podRunner) logger(getenv env) (*slog.Logger, func(), error) {
 		return nil, nil, err
 	}
 
-	dir, chosen := getenv("LOGDIR"), true
+	dir, chosen := getenv.get("LOGDIR"), true
 	if dir == "" {
 		dir, chosen = r.defaultLogDir, false
 	}
@@ -149,6 +149,18 @@ func logPodConfig(logger *slog.Logger, cfg pod.Config) {
 		"https_port", cfg.HTTPSPort, "pod_port", cfg.PodPort, "service_port", cfg.ServicePort,
 		"bind_address", bind, "directory_url", cfg.DirectoryURL, "dns_server", dns,
 		"network_root_ca", rootCA, "join_service_ids", cfg.JoinServiceIDs)
+	if cfg.SharedWebserver {
+		logger.Info("behind a shared web server", "http_port", cfg.HTTPPort,
+			"webserver_conf_dir", cfg.WebserverConfDir,
+			"webserver_reload_command", cfg.WebserverReloadCommand,
+			"trusted_proxies", cfg.TrustedProxies)
+	}
+	if cfg.CustomDomain != "" {
+		logger.Info("custom domain", "custom_domain", cfg.CustomDomain,
+			"manage_custom_domain_cert", cfg.ManageCustomDomainCert,
+			"letsencrypt_directory", cfg.LetsEncryptDir,
+			"acme_directory_url", cfg.ACMEDirectoryURL, "acme_http_port", cfg.ACMEHTTPPort)
+	}
 }
 
 // parsePodConfig reads the pod's environment variables into a validated
@@ -196,6 +208,20 @@ func readPodEnv(getenv env) (pod.Config, error) {
 		DirectoryURL:     e.url("DIRECTORY_URL"),
 		DNSServer:        e.dnsServer("DNS_SERVER"),
 		JoinServiceIDs:   e.serviceIDs("JOIN_SERVICE_IDS"),
+
+		SharedWebserver:        e.getenv.get("SHARED_WEBSERVER") != "",
+		HTTPPort:               e.port("HTTP_PORT", pod.DefaultHTTPPort),
+		WebserverConfDir:       e.dir("WEBSERVER_CONF_DIR", pod.DefaultWebserverConfDir),
+		WebserverReloadCommand: e.getenv.get("WEBSERVER_RELOAD_COMMAND"),
+		TrustedProxies:         e.prefixes("TRUSTED_PROXIES"),
+
+		CustomDomain:           e.domain("CUSTOM_DOMAIN"),
+		ManageCustomDomainCert: e.setOrUnset("MANAGE_CUSTOM_DOMAIN_CERT"),
+		LetsEncryptDir:         e.dir("LETSENCRYPT_DIRECTORY", pod.DefaultLetsEncryptDir),
+		ACMEDirectoryURL:       e.acmeURL("ACME_DIRECTORY_URL"),
+		ACMERootCAFile:         e.certFile("ACME_ROOT_CA"),
+		ACMEEmail:              e.getenv.get("ACME_EMAIL"),
+		ACMEHTTPPort:           e.port("ACME_HTTP_PORT", pod.DefaultACMEPort),
 	}
 	cfg.RootCAFile, cfg.RootCAFingerprint = e.rootCA("NETWORK_ROOT_CA")
 	e.logLevel()
@@ -260,7 +286,7 @@ func (e *envReader) network(name string) string {
 }
 
 func (e *envReader) accountID(name string) string {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return ""
 	}
@@ -274,7 +300,7 @@ func (e *envReader) accountID(name string) string {
 
 // password parses ACCOUNT_SECRET; its errors never quote the secret.
 func (e *envReader) password(name string) auth.Password {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return auth.Password{}
 	}
@@ -289,7 +315,7 @@ func (e *envReader) password(name string) auth.Password {
 const maxUsername = 64
 
 func (e *envReader) username(name string) string {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return ""
 	}
@@ -327,7 +353,7 @@ func (e *envReader) dir(name, def string) string {
 }
 
 func (e *envReader) port(name string, def int) int {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return def
 	}
@@ -339,7 +365,7 @@ func (e *envReader) port(name string, def int) int {
 }
 
 func (e *envReader) addr(name string) netip.Addr {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return netip.Addr{}
 	}
@@ -353,7 +379,7 @@ func (e *envReader) addr(name string) netip.Addr {
 // url returns a directory URL, https://HOST[:PORT], without a trailing
 // slash; empty leaves the default to pod.Config.Validate.
 func (e *envReader) url(name string) string {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return ""
 	}
@@ -369,7 +395,7 @@ func (e *envReader) url(name string) string {
 
 // dnsServer returns ADDRESS:PORT; a bare address gets port 53.
 func (e *envReader) dnsServer(name string) string {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return ""
 	}
@@ -388,7 +414,7 @@ func (e *envReader) dnsServer(name string) string {
 // without colons, comes back as lower-case hex; anything else must be a
 // file of PEM certificates.
 func (e *envReader) rootCA(name string) (file, fingerprint string) {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return "", ""
 	}
@@ -421,7 +447,7 @@ func parseFingerprint(s string) (string, bool) {
 func (e *envReader) serviceIDs(name string) []uint32 {
 	var ids []uint32
 	seen := map[uint32]bool{}
-	for item := range strings.SplitSeq(e.getenv(name), ",") {
+	for item := range strings.SplitSeq(e.getenv.get(name), ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue
@@ -448,11 +474,84 @@ func (e *envReader) logLevel() {
 
 // logDir checks LOGDIR without making it; that waits until the pod starts.
 func (e *envReader) logDir(name string) {
-	v := e.getenv(name)
+	v := e.getenv.get(name)
 	if v == "" {
 		return
 	}
 	if info, err := os.Stat(v); err == nil && !info.IsDir() {
 		e.fail("%s must be a directory, and %q is not one", name, v)
 	}
+}
+
+// prefixes parses a comma-separated list of addresses and networks, such as
+// "127.0.0.1, 10.0.0.0/8"; unset is the loopback networks.
+func (e *envReader) prefixes(name string) []netip.Prefix {
+	v, ok := e.getenv(name)
+	if !ok {
+		return pod.DefaultTrustedProxies()
+	}
+	prefixes := []netip.Prefix{}
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(item); err == nil && a.Zone() == "" {
+			prefixes = append(prefixes, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			e.fail("%s: %q is not an IP address or a network such as 10.0.0.0/8", name, item)
+			continue
+		}
+		prefixes = append(prefixes, p.Masked())
+	}
+	return prefixes
+}
+
+// domain returns a DNS name in lower case, without a trailing dot.
+func (e *envReader) domain(name string) string {
+	v := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(e.getenv.get(name))), ".")
+	if v == "" {
+		return ""
+	}
+	if err := pki.CheckNetwork(v); err != nil {
+		e.fail("%s must be a DNS name such as pod.example.com, not %q", name, v)
+	}
+	return v
+}
+
+// setOrUnset is true when the variable is unset or set to anything but the
+// empty string: the seed turns such a setting off by setting it empty.
+func (e *envReader) setOrUnset(name string) bool {
+	v, ok := e.getenv(name)
+	return !ok || v != ""
+}
+
+// acmeURL returns an ACME directory URL; empty leaves the default to
+// pod.Config.Validate.
+func (e *envReader) acmeURL(name string) string {
+	v := e.getenv.get(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		e.fail("%s must be an ACME directory URL such as %s, not %q", name,
+			pod.LetsEncryptDirectoryURL, v)
+	}
+	return v
+}
+
+// certFile returns the path of a file of PEM certificates.
+func (e *envReader) certFile(name string) string {
+	v := e.getenv.get(name)
+	if v == "" {
+		return ""
+	}
+	if _, err := pki.LoadCerts(v); err != nil {
+		e.fail("%s must be a file of PEM certificates: %w", name, err)
+	}
+	return v
 }

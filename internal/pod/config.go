@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/byoda/byoda-go/internal/auth"
+	"github.com/byoda/byoda-go/internal/logring"
 	"github.com/byoda/byoda-go/internal/pki"
 )
 
@@ -69,12 +71,66 @@ type Config struct {
 	// JoinServiceIDs are joined at start [JOIN_SERVICE_IDS].
 	JoinServiceIDs []uint32
 
+	// RecentLog keeps the pod's latest log records for its web page; nil
+	// means the page says they are not kept.
+	RecentLog *logring.Ring
+
 	// TokenLifetime is how long issued JWTs last [8h].
 	TokenLifetime time.Duration
 
 	// RenewBefore is how long before expiry certificates are renewed [30
 	// days].
 	RenewBefore time.Duration
+
+	// SharedWebserver puts a web server of the host in front of the pod
+	// [SHARED_WEBSERVER]: the pod serves plain HTTP on HTTPPort instead of
+	// HTTPS_PORT and POD_PORT and writes that web server's vhost files.
+	SharedWebserver bool
+
+	// HTTPPort is the plain HTTP port the web server in front forwards to
+	// [HTTP_PORT; 8000].
+	HTTPPort int
+
+	// WebserverConfDir is where the vhost files are written
+	// [WEBSERVER_CONF_DIR; /etc/nginx/conf.d].
+	WebserverConfDir string
+
+	// WebserverReloadCommand runs after a vhost file changed
+	// [WEBSERVER_RELOAD_COMMAND]; empty logs that a reload is needed.
+	WebserverReloadCommand string
+
+	// TrustedProxies are the addresses whose X-Client-SSL-* headers are
+	// believed in shared mode [TRUSTED_PROXIES; loopback].
+	TrustedProxies []netip.Prefix
+
+	// CustomDomain is a public DNS name browsers use for the account
+	// [CUSTOM_DOMAIN]; empty means none.
+	CustomDomain string
+
+	// ManageCustomDomainCert makes the pod obtain and renew the custom
+	// domain's certificate by ACME itself [MANAGE_CUSTOM_DOMAIN_CERT; set];
+	// false reads it from LetsEncryptDir.
+	ManageCustomDomainCert bool
+
+	// LetsEncryptDir holds a certificate someone else renews, as
+	// live/<domain>/fullchain.pem and privkey.pem [LETSENCRYPT_DIRECTORY;
+	// /etc/letsencrypt].
+	LetsEncryptDir string
+
+	// ACMEDirectoryURL is the ACME server [ACME_DIRECTORY_URL; Let's
+	// Encrypt's production directory].
+	ACMEDirectoryURL string
+
+	// ACMERootCAFile, when set, is the only CA the ACME server's HTTPS
+	// certificate is verified against, for test CAs [ACME_ROOT_CA].
+	ACMERootCAFile string
+
+	// ACMEEmail is the contact of the ACME account [ACME_EMAIL; none].
+	ACMEEmail string
+
+	// ACMEHTTPPort answers ACME HTTP-01 challenges and redirects
+	// everything else to HTTPS [ACME_HTTP_PORT; 80].
+	ACMEHTTPPort int
 }
 
 // Defaults for the zero values of Config.
@@ -83,7 +139,21 @@ const (
 	DefaultPodPort     = 444
 	DefaultServicePort = 443
 	DefaultRenewBefore = 30 * 24 * time.Hour
+	DefaultHTTPPort    = 8000
+	DefaultACMEPort    = 80
+
+	DefaultWebserverConfDir = "/etc/nginx/conf.d"
+	DefaultLetsEncryptDir   = "/etc/letsencrypt"
+
+	// LetsEncryptDirectoryURL is Let's Encrypt's production ACME directory.
+	LetsEncryptDirectoryURL = "https://acme-v02.api.letsencrypt.org/directory"
 )
+
+// DefaultTrustedProxies are the loopback networks.
+func DefaultTrustedProxies() []netip.Prefix {
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("::1/128")}
+}
 
 // Validate checks c and fills in the defaults. Each error names the
 // environment variable at fault.
@@ -125,6 +195,9 @@ func (c *Config) Validate() error {
 	if c.HTTPSPort == c.PodPort {
 		return errors.New("HTTPS_PORT and POD_PORT must differ")
 	}
+	if err := c.validateFront(); err != nil {
+		return err
+	}
 
 	if c.DirectoryURL == "" {
 		c.DirectoryURL = "https://dir." + c.Network
@@ -141,4 +214,46 @@ func (c *Config) Validate() error {
 // Paths returns the layout of the pod's files.
 func (c *Config) Paths() pki.Paths {
 	return pki.Paths{Root: c.RootDir, Network: c.Network}
+}
+
+// validateFront checks and completes the settings of what stands in front
+// of the pod: a shared web server and a custom domain.
+func (c *Config) validateFront() error {
+	for _, p := range []struct {
+		name string
+		v    *int
+		def  int
+	}{{"HTTP_PORT", &c.HTTPPort, DefaultHTTPPort}, {"ACME_HTTP_PORT", &c.ACMEHTTPPort,
+		DefaultACMEPort}} {
+		if *p.v == 0 {
+			*p.v = p.def
+		}
+		if *p.v < 1 || *p.v > 65535 {
+			return fmt.Errorf("%s must be a port from 1 to 65535, not %d", p.name, *p.v)
+		}
+	}
+	if c.WebserverConfDir == "" {
+		c.WebserverConfDir = DefaultWebserverConfDir
+	}
+	if c.TrustedProxies == nil {
+		c.TrustedProxies = DefaultTrustedProxies()
+	}
+	if c.LetsEncryptDir == "" {
+		c.LetsEncryptDir = DefaultLetsEncryptDir
+	}
+	if c.ACMEDirectoryURL == "" {
+		c.ACMEDirectoryURL = LetsEncryptDirectoryURL
+	}
+
+	if c.CustomDomain == "" {
+		return nil
+	}
+	if err := pki.CheckNetwork(c.CustomDomain); err != nil {
+		return fmt.Errorf("CUSTOM_DOMAIN must be a DNS name such as pod.example.com: %w", err)
+	}
+	if c.CustomDomain == c.Network || strings.HasSuffix(c.CustomDomain, "."+c.Network) {
+		return fmt.Errorf("CUSTOM_DOMAIN must be a name outside the network %s, not %q",
+			c.Network, c.CustomDomain)
+	}
+	return nil
 }
