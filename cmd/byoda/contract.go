@@ -174,65 +174,9 @@ func describeProperties(f *contract.Field) string {
 }
 
 // describeAccess puts the rights of a class in words, grouped by who gets
-// them, as in "owner: read, update; network (distance 1, relations
-// friend|family): read; anonymous: none". The owner's default right to read
-// is shown, and so is the absence of anonymous rights.
+// them; see contract.AccessControl.Summary.
 func describeAccess(a contract.AccessControl) string {
-	var who []string
-	what := map[string][]string{}
-	add := func(label, permission string) {
-		if _, ok := what[label]; !ok {
-			who = append(who, label)
-		}
-		what[label] = append(what[label], permission)
-	}
-
-	if !a.Has(contract.EntityMember, contract.PermissionRead) {
-		add("owner", "read (default)")
-	}
-	for _, r := range a {
-		add(describeEntity(r), string(r.Permission))
-	}
-	if !slices.ContainsFunc(a, func(r contract.Right) bool {
-		return r.Entity == contract.EntityAnonymous
-	}) {
-		who, what["anonymous"] = append(who, "anonymous"), []string{"none"}
-	}
-
-	parts := make([]string, len(who))
-	for i, label := range who {
-		parts[i] = label + ": " + strings.Join(what[label], ", ")
-	}
-	return strings.Join(parts, "; ")
-}
-
-// describeEntity names who a right is for, with its conditions.
-func describeEntity(r contract.Right) string {
-	label := map[contract.Entity]string{
-		contract.EntityMember:    "owner",
-		contract.EntityAnyMember: "any member",
-		contract.EntityNetwork:   "network",
-		contract.EntityService:   "service",
-		contract.EntityAnonymous: "anonymous",
-	}[r.Entity]
-
-	var conditions []string
-	if r.Distance > 0 {
-		conditions = append(conditions, fmt.Sprintf("distance %d", r.Distance))
-	}
-	if len(r.Relations) > 0 {
-		conditions = append(conditions, "relations "+strings.Join(r.Relations, "|"))
-	}
-	if r.Permission == contract.PermissionSearch {
-		conditions = append(conditions, "match "+string(r.Match))
-		if !r.CaseSensitive {
-			conditions = append(conditions, "case-insensitive")
-		}
-	}
-	if len(conditions) == 0 {
-		return label
-	}
-	return label + " (" + strings.Join(conditions, ", ") + ")"
+	return a.Summary()
 }
 
 // formatSpan writes d in the largest of the units w, d, h, m and s that

@@ -4,6 +4,9 @@
 // Usage:
 //
 //	byoda pod   (configured by environment variables)
+//	byoda pod backup --out FILE
+//	byoda pod restore --in FILE [--force]
+//	byoda pod check [--timeout DURATION]
 //	byoda network init --network NAME --dir DIR
 //	byoda directory --network NAME --dir DIR --listen ADDR:PORT --dns-listen ADDR:PORT
 //	byoda data ACTION CLASS [--devnet DIR --pod N] [flags]
@@ -45,7 +48,13 @@ func (e env) get(name string) string {
 	return v
 }
 
+// commands are matched in order: "pod backup" before "pod".
 var commands = []command{
+	{"pod backup", "write a consistent snapshot of a pod's ROOT_DIR, while it runs, to a file",
+		runPodBackup},
+	{"pod restore", "restore a pod's ROOT_DIR from a backup", runPodRestore},
+	{"pod check", "diagnose a pod: files, keys, certificates, DNS, ports and registrations",
+		runPodCheck},
 	{"pod", "run a pod, configured by environment variables", runPod},
 	{"network init", "create a new network's root CA, accounts CA, services CA and data secret",
 		runNetworkInit},
@@ -93,23 +102,80 @@ func run(ctx context.Context, args []string, getenv env, stderr io.Writer) error
 	return errUsage
 }
 
-// newLogger returns a text logger at the level LOGLEVEL names.
+// newLogger returns a text logger at the level LOGLEVEL names, for output a
+// person reads as it comes, such as the devnet's progress.
 func newLogger(getenv env, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
+	level, err := logLevel(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level,
+		ReplaceAttr: replaceLogAttr})), nil
+}
+
+// newServerLogger returns the logger of a server, which writes JSON lines
+// to w at the level LOGLEVEL names.
+func newServerLogger(getenv env, w io.Writer) (*slog.Logger, error) {
+	level, err := logLevel(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return slog.New(jsonLogHandler(w, level)), nil
+}
+
+// jsonLogHandler writes a server's log records to w as JSON lines, one
+// object per record with the keys "time", "level" and "msg" and then the
+// record's attributes. Levels are named as LOGLEVEL names them: DEBUG,
+// INFO, WARNING and ERROR.
+func jsonLogHandler(w io.Writer, level slog.Level) slog.Handler {
+	return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level,
+		ReplaceAttr: replaceLogAttr})
+}
+
+// maxLogValue bounds the length of one logged value, in bytes, so that a
+// long error or a client's input cannot make one record fill a log file.
+const maxLogValue = 8 << 10
+
+// replaceLogAttr names the warning level WARNING, as LOGLEVEL does, and
+// cuts a string or error longer than maxLogValue.
+func replaceLogAttr(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.LevelKey {
+		if l, ok := a.Value.Any().(slog.Level); ok && l == slog.LevelWarn {
+			return slog.String(slog.LevelKey, "WARNING")
+		}
+		return a
+	}
+
+	var s string
+	switch v := a.Value.Any().(type) {
+	case string:
+		s = v
+	case error:
+		s = v.Error()
+	default:
+		return a
+	}
+	if len(s) <= maxLogValue {
+		return a
+	}
+	return slog.String(a.Key, fmt.Sprintf("%s... [%d bytes cut]", strings.ToValidUTF8(
+		s[:maxLogValue], ""), len(s)-maxLogValue))
+}
+
+// logLevel returns the level LOGLEVEL names, INFO when it is unset.
+func logLevel(getenv env) (slog.Level, error) {
 	switch strings.ToUpper(getenv.get("LOGLEVEL")) {
 	case "DEBUG":
-		level = slog.LevelDebug
+		return slog.LevelDebug, nil
 	case "", "INFO":
-		level = slog.LevelInfo
+		return slog.LevelInfo, nil
 	case "WARNING", "WARN":
-		level = slog.LevelWarn
+		return slog.LevelWarn, nil
 	case "ERROR":
-		level = slog.LevelError
-	default:
-		return nil, fmt.Errorf("LOGLEVEL must be DEBUG, INFO, WARNING or ERROR, not %q",
-			getenv.get("LOGLEVEL"))
+		return slog.LevelError, nil
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
+	return 0, fmt.Errorf("LOGLEVEL must be DEBUG, INFO, WARNING or ERROR, not %q",
+		getenv.get("LOGLEVEL"))
 }
 
 // privateKeySecret returns PRIVATE_KEY_SECRET, which must be set.
@@ -123,13 +189,13 @@ func privateKeySecret(getenv env) ([]byte, error) {
 }
 
 // serverSetup returns what every server command needs from the environment:
-// the private key passphrase and a logger.
+// the private key passphrase and a logger of JSON lines to stderr.
 func serverSetup(getenv env) ([]byte, *slog.Logger, error) {
 	password, err := privateKeySecret(getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	logger, err := newLogger(getenv, os.Stderr)
+	logger, err := newServerLogger(getenv, os.Stderr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +15,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/google/uuid"
 
 	"github.com/byoda/byoda-go/internal/auth"
 	"github.com/byoda/byoda-go/internal/logfile"
+	"github.com/byoda/byoda-go/internal/logring"
 	"github.com/byoda/byoda-go/internal/pki"
 	"github.com/byoda/byoda-go/internal/pod"
 )
@@ -69,17 +72,27 @@ func (r podRunner) run(ctx context.Context, args []string, getenv env) error {
 	}
 	defer closeLog()
 
+	// The pod's web page shows the newest records.
+	ring := logring.New(logring.DefaultSize)
+	logger = slog.New(ring.Handler(logger.Handler()))
+	cfg.RecentLog = ring
+
 	logPodConfig(logger, cfg)
 	return pod.New(cfg, logger).Run(ctx, r.ready)
 }
 
-// logger returns the pod's logger: stderr, and LOGDIR/pod.log too when
-// there is a log directory. An unusable LOGDIR is an error; the default
-// directory belongs to the layout of the seed's server and may not be
-// there to make, so without it the pod logs to stderr alone. The function
+// logger returns the pod's logger, which writes JSON lines to stderr and to
+// LOGDIR/pod.log when there is a log directory; the files of LOGDIR rotate
+// under the cap LOG_MAX_TOTAL. An unusable LOGDIR is an error; the default
+// directory belongs to the layout of the seed's server and may not be there
+// to make, so without it the pod logs to stderr alone. The function
 // returned closes the file.
 func (r podRunner) logger(getenv env) (*slog.Logger, func(), error) {
-	stderrLog, err := newLogger(getenv, r.stderr)
+	level, err := logLevel(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	maxTotal, err := logMaxTotal(getenv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,40 +101,98 @@ func (r podRunner) logger(getenv env) (*slog.Logger, func(), error) {
 	if dir == "" {
 		dir, chosen = r.defaultLogDir, false
 	}
-	if dir == "" {
-		return stderrLog, func() {}, nil
+	var f *logfile.File
+	var fileErr error
+	if dir != "" {
+		f, fileErr = openPodLog(dir, maxTotal)
 	}
-	f, err := openPodLog(dir)
-	switch {
-	case err != nil && chosen:
+	if fileErr != nil && chosen {
 		return nil, nil, fmt.Errorf("LOGDIR must be a directory the pod can write "+
-			"pod.log in: %w", err)
-	case err != nil:
-		stderrLog.Warn("logging to stderr only: the default LOGDIR is unusable",
-			"log_dir", dir, "err", err)
-		return stderrLog, func() {}, nil
+			"pod.log in: %w", fileErr)
 	}
 
-	// stderr comes first: a log file that fails to rotate must not silence
-	// it.
-	logger, err := newLogger(getenv, io.MultiWriter(r.stderr, f))
-	if err != nil {
-		f.Close()
-		return nil, nil, err
+	out, closeLog := r.stderr, func() {}
+	if f != nil {
+		out, closeLog = teeWriter{r.stderr, f}, func() { f.Close() }
 	}
-	logger.Info("logging to file", "path", filepath.Join(dir, "pod.log"),
-		"max_size", logfile.DefaultMaxSize, "max_files", logfile.DefaultMaxFiles)
-	return logger, func() { f.Close() }, nil
+	logger := slog.New(jsonLogHandler(out, level))
+
+	switch {
+	case fileErr != nil:
+		logger.Warn("logging to stderr only: the default LOGDIR is unusable",
+			"log_dir", dir, "err", fileErr)
+	case f != nil:
+		logger.Info("logging to file", "path", filepath.Join(dir, "pod.log"),
+			"max_total", maxTotal, "max_file_size", f.MaxFileSize(),
+			"older_files", logfile.DefaultOlder)
+	}
+	return logger, closeLog, nil
 }
+
+// teeWriter writes each record to stderr and then to the log file, to the
+// file even when stderr fails, so that neither can silence the other.
+type teeWriter struct {
+	stderr io.Writer
+	file   *logfile.File
+}
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	_, errStderr := t.stderr.Write(p)
+	if _, err := t.file.Write(p); err != nil {
+		return 0, err
+	}
+	if errStderr != nil {
+		return 0, errStderr
+	}
+	return len(p), nil
+}
+
+// logMaxTotal returns LOG_MAX_TOTAL, the cap on the log files in bytes;
+// the variable counts megabytes (2^20 bytes).
+func logMaxTotal(getenv env) (int64, error) {
+	v := getenv.get("LOG_MAX_TOTAL")
+	if v == "" {
+		return logfile.DefaultMaxTotal, nil
+	}
+	mb, err := strconv.Atoi(v)
+	if err != nil || mb < 1 || mb > maxLogMegabytes {
+		return 0, fmt.Errorf("LOG_MAX_TOTAL must be the size in MB that the log files "+
+			"may take together, from 1 to %d, not %q", maxLogMegabytes, v)
+	}
+	return int64(mb) << 20, nil
+}
+
+// maxLogMegabytes bounds LOG_MAX_TOTAL at a million megabytes, a terabyte.
+const maxLogMegabytes = 1 << 20
 
 // openPodLog opens dir/pod.log, making dir if needed, readable only by the
 // pod's user since logs name accounts and addresses.
-func openPodLog(dir string) (*logfile.File, error) {
+func openPodLog(dir string, maxTotal int64) (*logfile.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return logfile.Open(filepath.Join(dir, "pod.log"), logfile.DefaultMaxSize,
-		logfile.DefaultMaxFiles)
+	return logfile.Open(filepath.Join(dir, "pod.log"), logfile.Config{MaxTotal: maxTotal,
+		Shorten: shortenLogRecord})
+}
+
+// shortenLogRecord replaces a JSON log record too long for a log file with
+// a record of at most limit bytes that says so and keeps the record's
+// start, so that the file remains JSON lines.
+func shortenLogRecord(record []byte, limit int) []byte {
+	start := string(record)
+	for keep := limit; keep > 0; keep /= 2 {
+		line, err := json.Marshal(map[string]any{
+			"time":  time.Now().Format(time.RFC3339Nano),
+			"level": "WARNING",
+			"msg":   "log record cut to fit the log file",
+			"bytes": len(record),
+			"start": strings.ToValidUTF8(start[:min(keep, len(start))], ""),
+		})
+		if err == nil && len(line) < limit {
+			return append(line, '\n')
+		}
+	}
+	return nil
 }
 
 // logPodConfig logs the settings the pod starts with, saying of the secrets
@@ -153,6 +224,8 @@ func logPodConfig(logger *slog.Logger, cfg pod.Config) {
 		logger.Info("behind a shared web server", "http_port", cfg.HTTPPort,
 			"webserver_conf_dir", cfg.WebserverConfDir,
 			"webserver_reload_command", cfg.WebserverReloadCommand,
+			"webserver_test_command", cfg.WebserverTestCommand,
+			"host_root_dir", cfg.HostRootDir,
 			"trusted_proxies", cfg.TrustedProxies)
 	}
 	if cfg.CustomDomain != "" {
@@ -213,6 +286,8 @@ func readPodEnv(getenv env) (pod.Config, error) {
 		HTTPPort:               e.port("HTTP_PORT", pod.DefaultHTTPPort),
 		WebserverConfDir:       e.dir("WEBSERVER_CONF_DIR", pod.DefaultWebserverConfDir),
 		WebserverReloadCommand: e.getenv.get("WEBSERVER_RELOAD_COMMAND"),
+		WebserverTestCommand:   e.getenv.get("WEBSERVER_TEST_COMMAND"),
+		HostRootDir:            e.getenv.get("HOST_ROOT_DIR"),
 		TrustedProxies:         e.prefixes("TRUSTED_PROXIES"),
 
 		CustomDomain:           e.domain("CUSTOM_DOMAIN"),
@@ -224,7 +299,7 @@ func readPodEnv(getenv env) (pod.Config, error) {
 		ACMEHTTPPort:           e.port("ACME_HTTP_PORT", pod.DefaultACMEPort),
 	}
 	cfg.RootCAFile, cfg.RootCAFingerprint = e.rootCA("NETWORK_ROOT_CA")
-	e.logLevel()
+	e.logSettings()
 	e.logDir("LOGDIR")
 
 	return cfg, errors.Join(e.errs...)
@@ -466,8 +541,12 @@ func (e *envReader) serviceIDs(name string) []uint32 {
 	return ids
 }
 
-func (e *envReader) logLevel() {
-	if _, err := newLogger(e.getenv, io.Discard); err != nil {
+// logSettings checks LOGLEVEL and LOG_MAX_TOTAL.
+func (e *envReader) logSettings() {
+	if _, err := logLevel(e.getenv); err != nil {
+		e.errs = append(e.errs, err)
+	}
+	if _, err := logMaxTotal(e.getenv); err != nil {
 		e.errs = append(e.errs, err)
 	}
 }

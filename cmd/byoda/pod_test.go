@@ -168,6 +168,13 @@ func TestPodConfigDefaults(t *testing.T) {
 		HTTPSPort:        443,
 		PodPort:          444,
 		ServicePort:      443,
+
+		HTTPPort:               8000,
+		WebserverConfDir:       "/etc/nginx/conf.d",
+		TrustedProxies:         pod.DefaultTrustedProxies(),
+		ManageCustomDomainCert: true,
+		LetsEncryptDir:         "/etc/letsencrypt",
+		ACMEHTTPPort:           80,
 	}
 	if fmt.Sprintf("%#v", cfg) != fmt.Sprintf("%#v", want) {
 		t.Fatalf("defaults\n%#v\nwant\n%#v", cfg, want)
@@ -428,10 +435,10 @@ func TestPodLogger(t *testing.T) {
 		closeLog()
 
 		data, err := os.ReadFile(filepath.Join(dir, "pod.log"))
-		if err != nil || !strings.Contains(string(data), "msg=hello n=1") {
+		if err != nil || !strings.Contains(string(data), `"msg":"hello","n":1}`) {
 			t.Fatalf("pod.log holds %q, %v", data, err)
 		}
-		if !strings.Contains(stderr.String(), "msg=hello n=1") {
+		if !strings.Contains(stderr.String(), `"msg":"hello","n":1}`) {
 			t.Fatalf("stderr holds %q", stderr.String())
 		}
 		if info, _ := os.Stat(dir); info.Mode().Perm() != 0o700 {
@@ -457,7 +464,7 @@ func TestPodLogger(t *testing.T) {
 		logger.Info("hello")
 		closeLog()
 		if data, err := os.ReadFile(filepath.Join(dir, "pod.log")); err != nil ||
-			!strings.Contains(string(data), "msg=hello") {
+			!strings.Contains(string(data), `"msg":"hello"`) {
 			t.Fatalf("pod.log in the default LOGDIR holds %q, %v", data, err)
 		}
 	})
@@ -471,8 +478,8 @@ func TestPodLogger(t *testing.T) {
 		}
 		logger.Info("hello")
 		closeLog()
-		if out := stderr.String(); !strings.Contains(out, "level=WARN") ||
-			!strings.Contains(out, "msg=hello") {
+		if out := stderr.String(); !strings.Contains(out, `"level":"WARNING"`) ||
+			!strings.Contains(out, `"msg":"hello"`) {
 			t.Fatalf("stderr holds %q, want a warning and the log", out)
 		}
 	})
@@ -604,11 +611,63 @@ func portOf(t *testing.T, addr string) string {
 func checkStartLine(t *testing.T, where, log string, env map[string]string) {
 	t.Helper()
 	checkNoSecrets(t, log, env)
-	for _, want := range []string{"msg=\"starting pod\"", "account_secret_set=yes",
-		"https_port=" + env["HTTPS_PORT"], "bind_address=" + env["BIND_ADDRESS"],
-		"network_root_ca=" + env["NETWORK_ROOT_CA"]} {
+	for _, want := range []string{`"msg":"starting pod"`, `"account_secret_set":"yes"`,
+		`"https_port":` + env["HTTPS_PORT"], `"bind_address":"` + env["BIND_ADDRESS"] + `"`,
+		`"network_root_ca":"` + env["NETWORK_ROOT_CA"] + `"`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("%s lacks %s:\n%s", where, want, log)
+		}
+	}
+}
+
+func TestPodConfigFront(t *testing.T) {
+	base := map[string]string{"PRIVATE_KEY_SECRET": testKeySecret}
+	read := func(vars map[string]string) (pod.Config, error) {
+		t.Helper()
+		env := map[string]string{}
+		maps.Copy(env, base)
+		maps.Copy(env, vars)
+		return readPodEnv(fakeEnv(env))
+	}
+
+	cfg, err := read(map[string]string{"MANAGE_CUSTOM_DOMAIN_CERT": "",
+		"CUSTOM_DOMAIN": "Pod.Example.COM.", "SHARED_WEBSERVER": "1",
+		"TRUSTED_PROXIES": "10.1.2.3, 192.0.2.0/24,::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case cfg.ManageCustomDomainCert:
+		t.Error("MANAGE_CUSTOM_DOMAIN_CERT set empty still manages the certificate")
+	case cfg.CustomDomain != "pod.example.com":
+		t.Errorf("CustomDomain %q", cfg.CustomDomain)
+	case !cfg.SharedWebserver:
+		t.Error("SHARED_WEBSERVER=1 is not shared")
+	case fmt.Sprint(cfg.TrustedProxies) != "[10.1.2.3/32 192.0.2.0/24 ::1/128]":
+		t.Errorf("TrustedProxies %v", cfg.TrustedProxies)
+	}
+
+	cfg, err = read(map[string]string{"MANAGE_CUSTOM_DOMAIN_CERT": "yes",
+		"TRUSTED_PROXIES": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.ManageCustomDomainCert || len(cfg.TrustedProxies) != 0 {
+		t.Errorf("manage %v, proxies %v; want true and none", cfg.ManageCustomDomainCert,
+			cfg.TrustedProxies)
+	}
+
+	for name, value := range map[string]string{
+		"TRUSTED_PROXIES":    "10.0.0.0/8, nonsense",
+		"CUSTOM_DOMAIN":      "no_underscores.example.com",
+		"ACME_DIRECTORY_URL": "http://acme.example.com/dir",
+		"ACME_ROOT_CA":       "/nonexistent/ca.pem",
+		"HTTP_PORT":          "70000",
+		"ACME_HTTP_PORT":     "eighty",
+	} {
+		_, err := read(map[string]string{name: value})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: error %v, want one naming %s", name, value, err, name)
 		}
 	}
 }

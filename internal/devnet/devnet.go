@@ -17,7 +17,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/byoda/byoda-go/internal/contract"
@@ -45,6 +47,11 @@ type Config struct {
 
 	// Binary is the byoda executable the processes run [this one].
 	Binary string
+
+	// Unjoined lists services that the pods do not join at start; they may
+	// join them later through their API. By default every pod joins every
+	// service.
+	Unjoined []uint32
 
 	// Out receives what the devnet tells the person who started it.
 	Out io.Writer
@@ -332,13 +339,13 @@ func (d *devnet) podURL(i, port int) string {
 // startPods starts every pod, then waits for all of them: on first start
 // each makes its keys, which takes a while, so they do it side by side.
 func (d *devnet) startPods(ctx context.Context) error {
-	var sids string
-	for i, s := range d.services {
-		if i > 0 {
-			sids += ","
+	var joins []string
+	for _, s := range d.services {
+		if sid := s.contract.ServiceID; !slices.Contains(d.cfg.Unjoined, sid) {
+			joins = append(joins, strconv.FormatUint(uint64(sid), 10))
 		}
-		sids += strconv.FormatUint(uint64(s.contract.ServiceID), 10)
 	}
+	sids := strings.Join(joins, ",")
 
 	for i, p := range d.st.Pods {
 		d.say("  starting pod %d (account %s) on %s", i+1, p.AccountID, p.Address)

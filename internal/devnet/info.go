@@ -2,8 +2,11 @@ package devnet
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -103,6 +106,9 @@ func (d *devnet) describePod(i int, p podState) (PodInfo, error) {
 	for _, s := range d.services {
 		sid := s.contract.ServiceID
 		certs, err := pki.LoadCerts(paths.MemberCert(sid))
+		if errors.Is(err, os.ErrNotExist) && slices.Contains(d.cfg.Unjoined, sid) {
+			continue
+		}
 		if err != nil {
 			return PodInfo{}, fmt.Errorf("pod %d has not joined service %d: %w", i+1, sid, err)
 		}

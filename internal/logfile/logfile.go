@@ -1,38 +1,69 @@
-// Package logfile writes a log to a file that rotates by size and keeps a
-// fixed number of older files, so that a long-running server's logs can never
-// fill its disk.
+// Package logfile writes a log to a file that rotates by size under a cap on
+// the total size of the log, so that a long-running server's logs, even at
+// DEBUG, can never fill its disk.
 //
-// A File at path writes to path until the next write would make it larger
-// than the size limit; then path becomes path.1, path.1 becomes path.2 and so
-// on, the oldest is deleted, and a new path is started. With a size limit S
-// and N older files the logs take at most about S*(N+1) bytes. One process
-// writes a log file: two Files on the same path would rotate each other's
-// files away.
+// A File at path writes to path until the next record would make it larger
+// than its share of the cap; then path becomes path.1, path.1 becomes path.2
+// and so on, the oldest is deleted, and a new path is started. With a cap C
+// and N older files each file holds at most C/(N+1) bytes, so that the
+// files together never take more than C. A record larger than a file is
+// shortened to fit, never split over two files.
+//
+// One process writes a log file: two Files on the same path would rotate
+// each other's files away.
 package logfile
 
 import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
-// Defaults used by the pod for its logs.
+// Defaults of Config.
 const (
-	DefaultMaxSize  = 10 << 20 // bytes
-	DefaultMaxFiles = 5
+	DefaultMaxTotal = 100 << 20 // bytes
+	DefaultOlder    = 5
 )
+
+// NoOlder, as Config.Older, keeps no older files: the log starts afresh
+// when the current file is full.
+const NoOlder = -1
 
 // perm keeps logs, which name accounts and addresses, to their owner.
 const perm = 0o600
 
+// cutMarker ends a record that Write shortened to fit a file.
+const cutMarker = " [record cut to fit the log file]\n"
+
+// Config says how large a log may grow.
+type Config struct {
+	// MaxTotal caps the bytes of the current file and the older ones
+	// together [DefaultMaxTotal].
+	MaxTotal int64
+
+	// Older is how many older files are kept [DefaultOlder]; NoOlder keeps
+	// none.
+	Older int
+
+	// Shorten, when set, rewrites a record longer than limit bytes into
+	// one of at most limit bytes, such as a short record that says what
+	// was cut; it must not keep record. A result that is empty or still
+	// too long is cut as if Shorten were nil: the record's start and a
+	// marker.
+	Shorten func(record []byte, limit int) []byte
+}
+
 // File is a log file that rotates by size. Its methods are safe for
 // concurrent use.
 type File struct {
-	path     string
-	maxSize  int64
-	maxFiles int
+	path    string
+	maxSize int64 // of one file
+	older   int
+	shorten func([]byte, int) []byte
 
 	mu     sync.Mutex
 	f      *os.File // nil after a failed rotation until a write reopens it
@@ -41,24 +72,41 @@ type File struct {
 }
 
 // Open opens the log file at path for appending, creating it if needed.
-// The file rotates when a write would take it past maxSize bytes, and
-// maxFiles older files are kept, from path.1 (the newest) to path.maxFiles.
-// A single write larger than maxSize goes whole into a file of its own, so
-// that a log record is never split.
-func Open(path string, maxSize int64, maxFiles int) (*File, error) {
-	if maxSize < 1 {
-		return nil, fmt.Errorf("opening log %s: maximum size %d is not positive", path, maxSize)
+// Older files left by an earlier run that do not fit cfg, because there are
+// more of them or they are larger, are deleted, oldest first, until the log
+// is within the cap.
+func Open(path string, cfg Config) (*File, error) {
+	if cfg.MaxTotal == 0 {
+		cfg.MaxTotal = DefaultMaxTotal
 	}
-	if maxFiles < 0 {
-		return nil, fmt.Errorf("opening log %s: negative number of files %d", path, maxFiles)
+	switch {
+	case cfg.Older == 0:
+		cfg.Older = DefaultOlder
+	case cfg.Older == NoOlder:
+		cfg.Older = 0
+	case cfg.Older < 0:
+		return nil, fmt.Errorf("opening log %s: negative number of older files %d", path,
+			cfg.Older)
+	}
+	maxSize := cfg.MaxTotal / int64(cfg.Older+1)
+	if cfg.MaxTotal < 0 || maxSize < 1 {
+		return nil, fmt.Errorf("opening log %s: a cap of %d bytes leaves %d older files "+
+			"no room", path, cfg.MaxTotal, cfg.Older)
 	}
 
-	l := &File{path: path, maxSize: maxSize, maxFiles: maxFiles}
+	l := &File{path: path, maxSize: maxSize, older: cfg.Older, shorten: cfg.Shorten}
 	if err := l.open(); err != nil {
+		return nil, err
+	}
+	if err := l.trim(); err != nil {
+		l.f.Close()
 		return nil, err
 	}
 	return l, nil
 }
+
+// MaxFileSize returns the largest a single file of the log grows.
+func (l *File) MaxFileSize() int64 { return l.maxSize }
 
 // open opens the current file and learns its size, so that a restarted
 // server continues where the last one stopped.
@@ -77,9 +125,65 @@ func (l *File) open() error {
 	return nil
 }
 
-// Write appends p to the log, rotating first if p would take the file past
-// its maximum size. If the rotation fails, p is not written, so that the
-// size limit holds, and the next write tries again.
+// trim brings what an earlier run left within the cap: older files beyond
+// the number kept go, a current file over its size is rotated, and then
+// older files go, oldest first, while the log takes more than the cap.
+func (l *File) trim() error {
+	if err := l.removeBeyond(); err != nil {
+		return fmt.Errorf("opening log %s: %w", l.path, err)
+	}
+	if l.size > l.maxSize {
+		if err := l.rotate(); err != nil {
+			return err
+		}
+	}
+
+	sizes := make([]int64, l.older+1)
+	total := l.size
+	for i := 1; i <= l.older; i++ {
+		if info, err := os.Stat(l.name(i)); err == nil {
+			sizes[i] = info.Size()
+			total += sizes[i]
+		}
+	}
+	for i := l.older; i >= 1 && total > l.maxSize*int64(l.older+1); i-- {
+		if sizes[i] == 0 {
+			continue
+		}
+		if err := ignoreMissing(os.Remove(l.name(i))); err != nil {
+			return fmt.Errorf("opening log %s: %w", l.path, err)
+		}
+		total -= sizes[i]
+	}
+	return nil
+}
+
+// removeBeyond deletes the older files numbered past the number kept.
+func (l *File) removeBeyond() error {
+	entries, err := os.ReadDir(filepath.Dir(l.path))
+	if err != nil {
+		return err
+	}
+	prefix := filepath.Base(l.path) + "."
+	for _, e := range entries {
+		suffix, ok := strings.CutPrefix(e.Name(), prefix)
+		n, err := strconv.Atoi(suffix)
+		if !ok || err != nil || n <= l.older || strconv.Itoa(n) != suffix ||
+			!e.Type().IsRegular() {
+			continue
+		}
+		if err := ignoreMissing(os.Remove(l.name(n))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Write appends the record p to the log, rotating first if p would take
+// the file past its maximum size, and shortening p if it is larger than a
+// file. If the rotation fails, p is not written, so that the cap holds,
+// and the next write tries again. A Write that succeeds reports len(p)
+// bytes written even when p was shortened.
 func (l *File) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -92,18 +196,38 @@ func (l *File) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if l.size > 0 && l.size+int64(len(p)) > l.maxSize {
+	record := p
+	if int64(len(record)) > l.maxSize {
+		record = l.fit(p)
+	}
+	if l.size > 0 && l.size+int64(len(record)) > l.maxSize {
 		if err := l.rotate(); err != nil {
 			return 0, err
 		}
 	}
 
-	n, err := l.f.Write(p)
+	n, err := l.f.Write(record)
 	l.size += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("writing log: %w", err)
+		return 0, fmt.Errorf("writing log: %w", err)
 	}
-	return n, nil
+	return len(p), nil
+}
+
+// fit returns p shortened to at most one file's size.
+func (l *File) fit(p []byte) []byte {
+	limit := int(l.maxSize)
+	if l.shorten != nil {
+		if s := l.shorten(p, limit); len(s) > 0 && len(s) <= limit {
+			return s
+		}
+	}
+	if limit <= len(cutMarker) {
+		return []byte(cutMarker[len(cutMarker)-limit:])
+	}
+	out := make([]byte, 0, limit)
+	out = append(out, p[:limit-len(cutMarker)]...)
+	return append(out, cutMarker...)
 }
 
 // rotate shifts the older files up by one, deleting the oldest, and starts
@@ -133,14 +257,14 @@ func (l *File) rotate() error {
 // with no older files kept, path is simply deleted. Files missing from the
 // sequence are skipped.
 func (l *File) shift() error {
-	if l.maxFiles == 0 {
+	if l.older == 0 {
 		return ignoreMissing(os.Remove(l.path))
 	}
 
-	if err := ignoreMissing(os.Remove(l.name(l.maxFiles))); err != nil {
+	if err := ignoreMissing(os.Remove(l.name(l.older))); err != nil {
 		return err
 	}
-	for i := l.maxFiles - 1; i >= 0; i-- {
+	for i := l.older - 1; i >= 0; i-- {
 		if err := ignoreMissing(os.Rename(l.name(i), l.name(i+1))); err != nil {
 			return err
 		}

@@ -11,14 +11,25 @@ import (
 	"testing"
 )
 
-func open(t *testing.T, path string, maxSize int64, maxFiles int) *File {
+// open opens a log whose files hold maxSize bytes each, with older files
+// kept; older 0 keeps none.
+func open(t *testing.T, path string, maxSize int64, older int) *File {
 	t.Helper()
-	l, err := Open(path, maxSize, maxFiles)
+	l, err := Open(path, config(maxSize, older))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
+}
+
+// config returns the Config of a log whose files hold maxSize bytes each.
+func config(maxSize int64, older int) Config {
+	cfg := Config{MaxTotal: maxSize * int64(older+1), Older: older}
+	if older == 0 {
+		cfg.Older = NoOlder
+	}
+	return cfg
 }
 
 func write(t *testing.T, l *File, s string) {
@@ -168,22 +179,20 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 }
 
+// TestLargeWrite checks that a record larger than a file is cut to fit a
+// file of its own, so that the cap holds whatever is logged.
 func TestLargeWrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pod.log")
-	l := open(t, path, 10, 3)
-	big := strings.Repeat("b", 24) + "\n"
-
-	// Into an empty file a large record goes without rotating.
-	write(t, l, big)
-	if _, err := os.Stat(path + ".1"); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("a large first write rotated an empty file: %v", err)
-	}
+	const maxSize = 40
+	l := open(t, path, maxSize, 3)
+	big := strings.Repeat("b", 100) + "\n"
 
 	write(t, l, "small\n")
 	write(t, l, big)
 	write(t, l, "x\n")
 
-	want := []string{"x\n", big, "small\n", big}
+	cut := strings.Repeat("b", maxSize-len(cutMarker)) + cutMarker
+	want := []string{"x\n", cut, "small\n"}
 	for i, content := range want {
 		if got := read(t, l.name(i)); got != content {
 			t.Errorf("%s holds %q, want %q", filepath.Base(l.name(i)), got, content)
@@ -191,9 +200,144 @@ func TestLargeWrite(t *testing.T) {
 	}
 }
 
+func TestShorten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pod.log")
+	var gotLimit int
+	cfg := config(64, 1)
+	cfg.Shorten = func(record []byte, limit int) []byte {
+		gotLimit = limit
+		return fmt.Appendf(nil, "{\"cut\":%d}\n", len(record))
+	}
+	l, err := Open(path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	write(t, l, strings.Repeat("z", 500))
+	if got := read(t, path); got != "{\"cut\":500}\n" || gotLimit != 64 {
+		t.Fatalf("pod.log holds %q (limit %d), want the shortened record", got, gotLimit)
+	}
+
+	// A Shorten that does not shorten enough is cut after it.
+	cfg.Shorten = func(record []byte, limit int) []byte { return record }
+	l2, err := Open(filepath.Join(t.TempDir(), "other.log"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	write(t, l2, strings.Repeat("y", 500))
+	if got := read(t, l2.path); len(got) != 64 || !strings.HasSuffix(got, cutMarker) {
+		t.Fatalf("other.log holds %q", got)
+	}
+}
+
+// TestTrimAtOpen checks that a log left by a run with a larger cap or more
+// older files is brought within the new cap when it is opened.
+func TestTrimAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pod.log")
+	for name, size := range map[string]int{"pod.log": 300, "pod.log.1": 100,
+		"pod.log.2": 100, "pod.log.3": 100, "pod.log.9": 10, "pod.log.x": 5,
+		"pod.log.02": 7, "other.log.7": 3} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Repeat("o",
+			size)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	l := open(t, path, 100, 2)
+	if total := logUsage(t, dir); total > 300 {
+		t.Fatalf("after opening, the log takes %d bytes, more than 300", total)
+	}
+	got := files(t, dir)
+	for _, kept := range []string{"pod.log.x", "pod.log.02", "other.log.7"} {
+		if !slices.Contains(got, kept) {
+			t.Errorf("%s, not a file of the log, was removed: %v", kept, got)
+		}
+	}
+	if slices.Contains(got, "pod.log.9") || slices.Contains(got, "pod.log.3") {
+		t.Errorf("older files beyond the two kept remain: %v", got)
+	}
+
+	write(t, l, "new\n")
+	if got := read(t, path); got != "new\n" {
+		t.Fatalf("pod.log holds %q after the oversized one was rotated away", got)
+	}
+}
+
+// TestCapConcurrent writes records of every size, some larger than a file,
+// from several goroutines, and checks the cap after each and that every
+// kept record is whole.
+func TestCapConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	const maxTotal = 4096
+	l, err := Open(filepath.Join(dir, "pod.log"), Config{MaxTotal: maxTotal, Older: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 300 {
+				n := (w*7919 + i*104729) % 2500
+				rec := fmt.Sprintf("<%d.%d %s>\n", w, i, strings.Repeat("r", n))
+				if _, err := l.Write([]byte(rec)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	if total := logUsage(t, dir); total > maxTotal {
+		t.Fatalf("the log takes %d bytes, more than its cap of %d", total, maxTotal)
+	}
+	for _, name := range files(t, dir) {
+		for line := range strings.Lines(read(t, filepath.Join(dir, name))) {
+			whole := strings.HasPrefix(line, "<") && strings.HasSuffix(line, ">\n")
+			if !whole && !strings.HasSuffix(line, cutMarker) {
+				t.Fatalf("%s holds a torn record %.40q", name, line)
+			}
+		}
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "pod.log"), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got, want := l.MaxFileSize(), int64(DefaultMaxTotal/(DefaultOlder+1)); got != want {
+		t.Fatalf("files of %d bytes by default, want %d", got, want)
+	}
+}
+
+// logUsage is the size of pod.log and its numbered older files in dir.
+func logUsage(t *testing.T, dir string) int64 {
+	t.Helper()
+	var total int64
+	for _, name := range files(t, dir) {
+		rest, ok := strings.CutPrefix(name, "pod.log")
+		if !ok || rest == ".x" || rest == ".02" {
+			continue
+		}
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += info.Size()
+	}
+	return total
+}
+
 func TestReopenAppends(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pod.log")
-	l, err := Open(path, 10, 2)
+	l, err := Open(path, config(10, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +397,7 @@ func TestNoOlderFiles(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	l, err := Open(filepath.Join(t.TempDir(), "pod.log"), 10, 1)
+	l, err := Open(filepath.Join(t.TempDir(), "pod.log"), config(10, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,19 +415,20 @@ func TestClose(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
-		name     string
-		path     string
-		maxSize  int64
-		maxFiles int
+		name string
+		path string
+		cfg  Config
 	}{
-		{"zero size", filepath.Join(dir, "a.log"), 0, 1},
-		{"negative files", filepath.Join(dir, "b.log"), 10, -1},
-		{"missing directory", filepath.Join(dir, "none", "c.log"), 10, 1},
-		{"a directory", dir, 10, 1},
+		{"negative cap", filepath.Join(dir, "a.log"), Config{MaxTotal: -1}},
+		{"cap smaller than the files", filepath.Join(dir, "a.log"),
+			Config{MaxTotal: 3, Older: 3}},
+		{"negative files", filepath.Join(dir, "b.log"), Config{MaxTotal: 10, Older: -2}},
+		{"missing directory", filepath.Join(dir, "none", "c.log"), Config{}},
+		{"a directory", dir, Config{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := Open(tt.path, tt.maxSize, tt.maxFiles)
+			l, err := Open(tt.path, tt.cfg)
 			if err == nil {
 				l.Close()
 				t.Fatal("Open succeeded")
@@ -325,7 +470,7 @@ func TestRotationFailure(t *testing.T) {
 }
 
 func BenchmarkWrite(b *testing.B) {
-	l, err := Open(filepath.Join(b.TempDir(), "pod.log"), 1<<20, 2)
+	l, err := Open(filepath.Join(b.TempDir(), "pod.log"), Config{MaxTotal: 3 << 20, Older: 2})
 	if err != nil {
 		b.Fatal(err)
 	}

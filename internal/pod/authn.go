@@ -34,19 +34,20 @@ type Requester struct {
 type requesterKey struct{}
 
 // requester authenticates a request: a client certificate of the network on
-// the pod port, a JWT the pod issued on either port, or nobody. A
-// credential that is present but not good is an error.
+// the pod port, a JWT the pod issued on either port, the web page's session
+// cookie on the HTTPS port, or nobody. A credential that is present but not
+// good is an error.
 func (p *Pod) requester(r *http.Request) (Requester, error) {
 	if who, ok := r.Context().Value(requesterKey{}).(Requester); ok {
 		return who, nil
 	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return p.certRequester(r.TLS.PeerCertificates)
+	if certs := peerCertificates(r); len(certs) > 0 {
+		return p.certRequester(certs)
 	}
 
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return Requester{}, nil
+		return p.sessionRequester(r)
 	}
 	scheme, token, ok := strings.Cut(authz, " ")
 	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -84,11 +85,14 @@ type Config struct {
 
 	// SharedWebserver puts a web server of the host in front of the pod
 	// [SHARED_WEBSERVER]: the pod serves plain HTTP on HTTPPort instead of
-	// HTTPS_PORT and POD_PORT and writes that web server's vhost files.
+	// HTTPS_PORT and POD_PORT and writes that web server's vhost files,
+	// which listen on HTTPS_PORT, POD_PORT and ACME_HTTP_PORT.
 	SharedWebserver bool
 
 	// HTTPPort is the plain HTTP port the web server in front forwards to
-	// [HTTP_PORT; 8000].
+	// [HTTP_PORT; 8000]. It listens on BindAddress, or on 127.0.0.1 when
+	// that is unset: nginx on the same host reaches it there and nobody
+	// else does.
 	HTTPPort int
 
 	// WebserverConfDir is where the vhost files are written
@@ -98,6 +102,18 @@ type Config struct {
 	// WebserverReloadCommand runs after a vhost file changed
 	// [WEBSERVER_RELOAD_COMMAND]; empty logs that a reload is needed.
 	WebserverReloadCommand string
+
+	// WebserverTestCommand checks the web server's configuration after the
+	// pod changed its files, which it puts back when the check fails
+	// [WEBSERVER_TEST_COMMAND; "nginx -t -q" when the pod runs as root and
+	// nginx is on the PATH, else none]. Both commands run through
+	// /bin/sh -c.
+	WebserverTestCommand string
+
+	// HostRootDir is RootDir as the shared web server sees it, when the
+	// pod runs in a container [HOST_ROOT_DIR; RootDir]: the vhost files
+	// name the files the web server reads under it.
+	HostRootDir string
 
 	// TrustedProxies are the addresses whose X-Client-SSL-* headers are
 	// believed in shared mode [TRUSTED_PROXIES; loopback].
@@ -129,8 +145,14 @@ type Config struct {
 	ACMEEmail string
 
 	// ACMEHTTPPort answers ACME HTTP-01 challenges and redirects
-	// everything else to HTTPS [ACME_HTTP_PORT; 80].
+	// everything else to HTTPS [ACME_HTTP_PORT; 80]. The pod binds it only
+	// when it manages the custom domain's certificate itself and no shared
+	// web server stands in front; then nginx listens there.
 	ACMEHTTPPort int
+
+	// CustomDomainPoll is how often LetsEncryptDir is read for a renewed
+	// certificate [domaincert.DefaultPoll; no environment variable].
+	CustomDomainPoll time.Duration
 }
 
 // Defaults for the zero values of Config.
@@ -234,6 +256,12 @@ func (c *Config) validateFront() error {
 	}
 	if c.WebserverConfDir == "" {
 		c.WebserverConfDir = DefaultWebserverConfDir
+	}
+	if c.HostRootDir != "" && !filepath.IsAbs(c.HostRootDir) {
+		return fmt.Errorf("HOST_ROOT_DIR must be an absolute path, not %q", c.HostRootDir)
+	}
+	if c.HostRootDir == "" {
+		c.HostRootDir = c.RootDir
 	}
 	if c.TrustedProxies == nil {
 		c.TrustedProxies = DefaultTrustedProxies()

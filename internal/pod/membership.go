@@ -326,6 +326,7 @@ func (p *Pod) Join(ctx context.Context, sid uint32, version int) (*Membership, e
 	p.mu.Unlock()
 	p.logger.Info("joined service", "service_id", sid, "member_id", m.MemberID,
 		"version", version)
+	p.vhostsChanged(ctx)
 	return m, nil
 }
 

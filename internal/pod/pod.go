@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/byoda/byoda-go/internal/auth"
+	"github.com/byoda/byoda-go/internal/domaincert"
 	"github.com/byoda/byoda-go/internal/pki"
 )
 
@@ -54,6 +55,12 @@ type Pod struct {
 
 	// renewBefore is cfg.RenewBefore, changeable while the pod runs.
 	renewBefore atomic.Int64
+
+	// shared is set while the pod serves behind a shared web server.
+	shared *sharedServer
+
+	// domain is the custom domain's certificate source, set by listen.
+	domain *domaincert.Source
 
 	joinMu      sync.Mutex // serialises joins
 	mu          sync.RWMutex

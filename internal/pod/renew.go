@@ -28,6 +28,7 @@ func (p *Pod) renewDue(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("service %d: %w", m.ServiceID, err))
 		}
 	}
+	p.vhostsChanged(ctx)
 	return errors.Join(errs...)
 }
 

@@ -14,14 +14,26 @@ import (
 	"github.com/byoda/byoda-go/internal/pki"
 )
 
-// servers are the pod's two listeners and their HTTP servers.
+// servers are the pod's two listeners and their HTTP servers. Behind a
+// shared web server both are the one plain HTTP_PORT listener, served by
+// httpsSrv alone (see listenShared).
 type servers struct {
 	https, pod       net.Listener
 	httpsSrv, podSrv *http.Server
+	domain           *domainServer
 }
 
-// listen binds the HTTPS and pod ports.
-func (p *Pod) listen(ctx context.Context) (*servers, error) {
+// listen binds the HTTPS and pod ports, and ACME_HTTP_PORT for a custom
+// domain (see listenDomain).
+func (p *Pod) listen(ctx context.Context) (srv *servers, err error) {
+	d, err := p.listenDomain(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { srv, err = d.attach(srv, err) }()
+	if p.cfg.SharedWebserver {
+		return p.listenShared(ctx)
+	}
 	host := ""
 	if p.cfg.BindAddress.IsValid() {
 		host = p.cfg.BindAddress.String()
@@ -55,15 +67,24 @@ func (p *Pod) listen(ctx context.Context) (*servers, error) {
 
 // serve starts both servers; the channel reports the first to fail.
 func (s *servers) serve() <-chan error {
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
+	s.domain.serve(errs)
+	if s.podSrv == nil {
+		go func() { errs <- s.httpsSrv.Serve(s.https) }()
+		return errs
+	}
 	go func() { errs <- s.httpsSrv.ServeTLS(s.https, "", "") }()
 	go func() { errs <- s.podSrv.ServeTLS(s.pod, "", "") }()
 	return errs
 }
 
-func (s *servers) shutdown() error {
+func (s *servers) shutdown() (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	defer func() { err = errors.Join(err, s.domain.shutdown(ctx)) }()
+	if s.podSrv == nil {
+		return s.httpsSrv.Shutdown(ctx)
+	}
 	return errors.Join(s.httpsSrv.Shutdown(ctx), s.podSrv.Shutdown(ctx))
 }
 
@@ -72,6 +93,9 @@ func (s *servers) shutdown() error {
 // account's. New memberships and renewed certificates apply at once.
 func (p *Pod) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if c, ok, err := p.domainCertificate(name, hello); ok {
+		return c, err
+	}
 
 	if n, err := pki.ParseName(name, p.cfg.Network); err == nil && n.Type == pki.Member {
 		if m, ok := p.Membership(n.ServiceID); ok && m.MemberID == n.ID {
@@ -109,15 +133,16 @@ func (p *Pod) handler(onPodPort bool) http.Handler {
 	mux.HandleFunc("/", api.NotFound)
 
 	if !onPodPort {
-		return mux
+		return p.withWeb(mux)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		certs := peerCertificates(r)
+		if len(certs) == 0 {
 			api.WriteDetail(w, http.StatusUnauthorized,
 				"this port requires a TLS client certificate of the network")
 			return
 		}
-		who, err := p.certRequester(r.TLS.PeerCertificates)
+		who, err := p.certRequester(certs)
 		if err != nil {
 			api.WriteError(p.logger, w, r, err)
 			return
