@@ -296,6 +296,11 @@ func peerCertificates(r *http.Request) []*x509.Certificate {
 // withKnownCAs returns certs followed by the CAs of the pod's own chains:
 // nginx passes on the client's certificate without the CAs the client
 // sent, and a client of this pod is under one of them.
+//
+// TODO(byoda): a member under a members CA this pod has not seen, after
+// its service introduced a new one, is refused until this pod's own member
+// certificate is renewed under it; fetching the service's members CA would
+// close that gap.
 func (p *Pod) withKnownCAs(certs []*x509.Certificate) []*x509.Certificate {
 	out := slices.Clone(certs)
 	p.mu.RLock()
