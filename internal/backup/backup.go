@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/byoda/byoda-go/internal/pki"
 )
 
 // Options configures Create.
@@ -453,18 +455,5 @@ func CreateFile(ctx context.Context, path string, opts Options) (*Manifest, erro
 	if err := os.Rename(tmp, abs); err != nil {
 		return nil, fmt.Errorf("writing the backup: %w", err)
 	}
-	return m, syncDir(filepath.Dir(abs))
-}
-
-// syncDir makes the entries of dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
+	return m, pki.SyncDir(filepath.Dir(abs))
 }

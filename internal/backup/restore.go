@@ -366,7 +366,7 @@ func syncTree(dir string) error {
 		return err
 	}
 	for _, d := range slices.Backward(dirs) {
-		if err := syncDir(d); err != nil {
+		if err := pki.SyncDir(d); err != nil {
 			return err
 		}
 	}
@@ -384,7 +384,7 @@ func install(stage, root string, t target, stagedInRoot bool) error {
 		// empty one in the same step.
 		err := syscall.Rename(stage, root)
 		if err == nil {
-			return syncDir(parent)
+			return pki.SyncDir(parent)
 		}
 		if !t.exists || !(errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.EXDEV)) {
 			return fmt.Errorf("moving the restored files into ROOT_DIR: %w", err)
@@ -462,7 +462,7 @@ func moveEntries(stage, root string) (err error) {
 			return fmt.Errorf("removing what ROOT_DIR held before the restore: %w", err)
 		}
 	}
-	return syncDir(root)
+	return pki.SyncDir(root)
 }
 
 func boolInt(b bool) int {
