@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,12 +52,16 @@ func (l *queryLog) add(id string, now time.Time) error {
 	return nil
 }
 
-// queryEdge is one edge of a query response.
+// queryEdge is one edge of a query response. An edge read from the local
+// store holds its node as values, in the order of its class's fields,
+// which writeQueryResponse writes as the node.
 type queryEdge struct {
 	Cursor    string       `json:"cursor"`
 	Origin    string       `json:"origin"`
 	Node      store.Record `json:"node"`
 	ExpiresAt *string      `json:"expires_at"`
+
+	values []any
 }
 
 // queryResponse is the reference's answer to a query.
@@ -93,7 +98,7 @@ func (a *API) query(ctx context.Context, cl *contract.Class, req request, who Re
 		first = min(*req.First, store.MaxPageSize)
 	}
 
-	resp := queryResponse{Edges: []queryEdge{}}
+	resp := &queryResponse{Edges: []queryEdge{}}
 	if req.Depth > 0 {
 		targets, err := a.targets(ctx, req, who.ID)
 		if err != nil {
@@ -105,10 +110,11 @@ func (a *API) query(ctx context.Context, cl *contract.Class, req request, who Re
 	more := false
 	if req.Depth == 0 || req.RemoteMemberID == "" {
 		page, err := a.Store.Query(ctx, cl.Name, store.QueryOptions{Filter: f,
-			After: req.After, Fields: req.Fields, First: first})
+			After: req.After, Fields: req.Fields, First: first, Values: true})
 		if err != nil {
 			return nil, err
 		}
+		resp.Edges = slices.Grow(resp.Edges, len(page.Edges))
 		for _, e := range page.Edges {
 			resp.Edges = append(resp.Edges, a.localEdge(e))
 		}
@@ -127,7 +133,7 @@ func (a *API) query(ctx context.Context, cl *contract.Class, req request, who Re
 }
 
 func (a *API) localEdge(e store.Edge) queryEdge {
-	qe := queryEdge{Cursor: e.Cursor, Origin: a.MemberID, Node: e.Node}
+	qe := queryEdge{Cursor: e.Cursor, Origin: a.MemberID, values: e.Values}
 	if !e.Expires.IsZero() {
 		s := e.Expires.UTC().Format(time.RFC3339Nano)
 		qe.ExpiresAt = &s
@@ -291,17 +297,49 @@ func (a *API) log(ctx context.Context, who Requester, action, class string, req 
 	}
 }
 
-// writeDatalogs writes queued datalog entries until the queue is closed.
+// writeDatalogs writes queued datalog entries until the queue is closed:
+// the entry it waited for and those that come within datalogLinger after
+// it, up to datalogBatch, in one write.
 func (a *API) writeDatalogs() {
 	defer a.writers.Done()
+	batch := make([]store.Record, 0, datalogBatch)
+	linger := time.NewTimer(0)
 	for entry := range a.datalog {
-		_, err := a.Store.Append(context.Background(), "datalogs", entry,
-			store.Origin{ID: a.MemberID, IDType: IDTypeMember})
-		if err != nil {
+		batch = append(batch[:0], entry)
+		linger.Reset(datalogLinger)
+	collect:
+		for len(batch) < datalogBatch {
+			select {
+			case next, ok := <-a.datalog:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, next)
+			case <-linger.C:
+				break collect
+			}
+		}
+		linger.Stop()
+		a.appendDatalogs(batch)
+		a.pending.Add(-int64(len(batch)))
+	}
+}
+
+// appendDatalogs appends entries to the datalogs. Should they fail
+// together, each is tried alone, so that one bad entry loses no other.
+func (a *API) appendDatalogs(entries []store.Record) {
+	ctx := context.Background()
+	o := store.Origin{ID: a.MemberID, IDType: IDTypeMember}
+	if len(entries) > 1 {
+		if _, err := a.Store.AppendMany(ctx, "datalogs", entries, o); err == nil {
+			return
+		}
+	}
+	for _, entry := range entries {
+		if _, err := a.Store.Append(ctx, "datalogs", entry, o); err != nil {
 			a.Logger.Warn("writing a datalog entry failed", "service_id", a.ServiceID,
 				"err", err)
 		}
-		a.pending.Add(-1)
 	}
 }
 

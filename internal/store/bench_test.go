@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -14,9 +15,21 @@ import (
 var benchRows = flag.Int("store.benchrows", 0,
 	"also benchmark queries over a table of this many rows, such as 1000000")
 
-// reportOps reports the operations per second of a benchmark.
-func reportOps(b *testing.B) {
+// reportOps reports the operations per second of a benchmark, and the CPU
+// time per operation of the process since cpu, a cpuTime taken when the
+// timer started.
+func reportOps(b *testing.B, cpu time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+	b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// cpuTime returns the CPU time the process has used, user and system.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("reading the CPU time: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkAppend appends assets, each in its own durable transaction.
@@ -28,12 +41,13 @@ func BenchmarkAppend(b *testing.B) {
 		records[i] = asset(i, time.Now())
 	}
 
+	cpu := cpuTime(b)
 	for i := 0; b.Loop(); i++ {
 		if _, err := s.Append(ctx, "network_assets", records[i%len(records)], owner); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportOps(b)
+	reportOps(b, cpu)
 }
 
 // appendWriters is how many goroutines BenchmarkAppendParallel8 appends
@@ -52,6 +66,7 @@ func BenchmarkAppendParallel8(b *testing.B) {
 
 	procs := runtime.GOMAXPROCS(0)
 	b.SetParallelism((appendWriters + procs - 1) / procs)
+	cpu := cpuTime(b)
 	b.ResetTimer()
 	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
@@ -63,7 +78,7 @@ func BenchmarkAppendParallel8(b *testing.B) {
 			}
 		}
 	})
-	reportOps(b)
+	reportOps(b, cpu)
 }
 
 // BenchmarkQuery50Filtered reads pages of 50 assets of one publisher, a
@@ -81,6 +96,7 @@ func BenchmarkQuery50Filtered(b *testing.B) {
 			f := filter(b, s, "network_assets", `{"publisher":{"eq":"publisher-3"}}`)
 			ctx := context.Background()
 			after := ""
+			cpu := cpuTime(b)
 			for b.Loop() {
 				p, err := s.Query(ctx, "network_assets",
 					QueryOptions{Filter: f, First: 50, After: after})
@@ -95,7 +111,7 @@ func BenchmarkQuery50Filtered(b *testing.B) {
 					after = ""
 				}
 			}
-			reportOps(b)
+			reportOps(b, cpu)
 		})
 	}
 }

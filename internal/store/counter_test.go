@@ -206,3 +206,43 @@ func TestCountersExpire(t *testing.T) {
 		t.Error("a counter nobody read for three days stays")
 	}
 }
+
+// TestAppendMany appends records in one go, counters included, and checks
+// that one bad record keeps all of them out.
+func TestAppendMany(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, addressBook(t, withGaap))
+	count := func(sub string) int64 {
+		t.Helper()
+		n, err := s.Counter(ctx, "gaap", filter(t, s, "gaap", sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(`{"a":{"eq":1}}`) + count(`{}`); n != 0 {
+		t.Fatalf("counters of an empty class: %d", n)
+	}
+
+	n, err := s.AppendMany(ctx, "gaap", []Record{{"a": 1, "b": 2}, {"a": 1}, {"a": 3}}, owner)
+	if err != nil || n != 3 {
+		t.Fatalf("AppendMany: %d, %v", n, err)
+	}
+	if a1, all := count(`{"a":{"eq":1}}`), count(`{}`); a1 != 2 || all != 3 {
+		t.Errorf("after AppendMany, a=1 counts %d and all %d; want 2 and 3", a1, all)
+	}
+	p, err := s.Query(ctx, "gaap", QueryOptions{})
+	if err != nil || len(p.Edges) != 3 || p.Edges[2].Node["a"] != int64(3) ||
+		p.Edges[0].Origin != owner {
+		t.Fatalf("Query after AppendMany: %+v, %v", p, err)
+	}
+
+	n, err = s.AppendMany(ctx, "gaap", []Record{{"a": 1}, {"a": "x"}, {"a": 1}}, owner)
+	if !errors.Is(err, ErrInvalidRecord) || !strings.Contains(err.Error(), "record 1") ||
+		n != 0 {
+		t.Errorf("AppendMany with a bad record: %d, %v", n, err)
+	}
+	if all := count(`{}`); all != 3 {
+		t.Errorf("a failed AppendMany changed the count to %d", all)
+	}
+}

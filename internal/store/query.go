@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,12 @@ type QueryOptions struct {
 	// always read too. The fields not read are nil in the nodes. Empty
 	// reads every field.
 	Fields []string
+
+	// Values asks for the fields of each record in Edge.Values rather than
+	// in Edge.Node, which stays nil. A caller that goes through the fields
+	// in order, such as one that writes them out, is spared building a
+	// map per record, which costs more than reading the record.
+	Values bool
 }
 
 // Page is the result of a query.
@@ -80,8 +87,14 @@ type Edge struct {
 	// classes.
 	Expires time.Time
 
-	// Node holds every field of the record.
+	// Node holds every field of the record; nil when QueryOptions.Values
+	// asked for Values instead.
 	Node Record
+
+	// Values holds the value of each field of the record class, in the
+	// order of the class's Fields, as Node would hold it; nil unless
+	// QueryOptions.Values asked for it.
+	Values []any
 }
 
 // Query returns records of class. For an array class, these are the rows
@@ -111,7 +124,7 @@ func (s *Store) Query(ctx context.Context, class string, q QueryOptions) (Page, 
 	if err != nil {
 		return Page{}, fmt.Errorf("querying %s: %w", class, err)
 	}
-	edges, err := s.readEdges(ctx, cl, fields, query, args)
+	edges, err := s.readEdges(ctx, cl, fields, query, args, first+1, q.Values)
 	if err != nil {
 		return Page{}, fmt.Errorf("querying %s: %w", class, err)
 	}
@@ -216,18 +229,21 @@ func metaColumns(cl *contract.Class) []string {
 	return cols
 }
 
-// readEdges runs query on a read connection and returns its rows as edges.
+// readEdges runs query, which returns at most limit rows, on a read
+// connection and returns its rows as edges, with nodes or, if values is
+// set, with values.
 func (s *Store) readEdges(ctx context.Context, cl *contract.Class, fields []*contract.Field,
-	query string, args []any) ([]Edge, error) {
+	query string, args []any, limit int, values bool) ([]Edge, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading rows: %w", err)
 	}
 	defer rows.Close()
 
-	edges := []Edge{}
+	sc := newEdgeScanner(cl, fields, values, limit)
+	edges := make([]Edge, 0, min(limit, edgeSlab))
 	for rows.Next() {
-		e, err := scanEdge(rows, cl, fields)
+		e, err := sc.scan(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -239,38 +255,120 @@ func (s *Store) readEdges(ctx context.Context, cl *contract.Class, fields []*con
 	return edges, nil
 }
 
-// scanEdge reads a row of the meta columns followed by the columns of
-// fields.
-func scanEdge(rows *sql.Rows, cl *contract.Class, fields []*contract.Field) (Edge, error) {
-	var (
-		cursor, id, idType, originClass sql.NullString
-		expires                         sql.NullFloat64
-	)
-	dest := []any{&cursor, &id, &idType}
-	if cl.CacheOnly > 0 {
-		dest = append(dest, &expires, &originClass)
+// edgeScanner reads rows of the meta columns followed by the columns of
+// fields into edges, through buffers that it reuses from row to row.
+type edgeScanner struct {
+	fields    []*contract.Field
+	cacheOnly bool
+	values    []any
+	dest      []any
+
+	// at is the position in the record class's fields of each of fields,
+	// and width the number of the class's fields.
+	at    []int
+	width int
+
+	// empty is a node with every field of the class unset, which each
+	// node starts as a copy of: copying a map costs a little less than
+	// filling one key by key. It is nil when the edges get values rather
+	// than nodes.
+	empty Record
+
+	// slab is where the values of edges are cut from, so that a page of
+	// them costs few allocations; left is how many rows may follow.
+	slab []any
+	left int
+}
+
+// newEdgeScanner returns a scanner of at most limit rows of fields of cl.
+func newEdgeScanner(cl *contract.Class, fields []*contract.Field, values bool,
+	limit int) *edgeScanner {
+	rec := cl.Record()
+	sc := &edgeScanner{fields: fields, cacheOnly: cl.CacheOnly > 0, width: len(rec.Fields),
+		left: limit}
+	if !values {
+		sc.empty = node(rec, nil)
 	}
-	values := make([]any, len(fields))
-	for i := range values {
-		dest = append(dest, &values[i])
+	for i, j := 0, 0; i < len(rec.Fields) && j < len(fields); i++ {
+		if rec.Fields[i] == fields[j] {
+			sc.at = append(sc.at, i)
+			j++
+		}
 	}
-	if err := rows.Scan(dest...); err != nil {
+	sc.values = make([]any, len(metaColumns(cl))+len(fields))
+	sc.dest = make([]any, len(sc.values))
+	for i := range sc.values {
+		sc.dest[i] = &sc.values[i]
+	}
+	return sc
+}
+
+// edgeSlab is how many edges' values one allocation holds at most.
+const edgeSlab = 64
+
+// scan reads the current row of rows.
+func (sc *edgeScanner) scan(rows *sql.Rows) (Edge, error) {
+	clear(sc.values)
+	if err := rows.Scan(sc.dest...); err != nil {
 		return Edge{}, fmt.Errorf("reading row: %w", err)
 	}
 
-	rec := cl.Record()
-	e := Edge{
-		Cursor: cursor.String,
-		Origin: Origin{ID: id.String, IDType: idType.String, ClassName: originClass.String},
-		Node:   node(rec, nil),
+	v := sc.values
+	e := Edge{Cursor: text(v[0]), Origin: Origin{ID: text(v[1]), IDType: text(v[2])}}
+	v = v[3:]
+	if sc.cacheOnly {
+		if secs, ok := float(v[0]); ok {
+			e.Expires = fromSeconds(secs).time()
+		}
+		e.Origin.ClassName = text(v[1])
+		v = v[2:]
 	}
-	if expires.Valid {
-		e.Expires = fromSeconds(expires.Float64).time()
+
+	if sc.empty != nil {
+		e.Node = maps.Clone(sc.empty)
+		for i, f := range sc.fields {
+			if v[i] != nil {
+				e.Node[f.Name] = fromSQL(f, v[i])
+			}
+		}
+		return e, nil
 	}
-	for i, f := range fields {
-		e.Node[f.Name] = fromSQL(f, values[i])
+
+	if len(sc.slab) < sc.width {
+		sc.slab = make([]any, sc.width*max(1, min(sc.left, edgeSlab)))
+	}
+	sc.left--
+	e.Values, sc.slab = sc.slab[:sc.width:sc.width], sc.slab[sc.width:]
+	for i, f := range sc.fields {
+		if v[i] != nil {
+			e.Values[sc.at[i]] = fromSQL(f, v[i])
+		}
 	}
 	return e, nil
+}
+
+// text returns a meta column's value as a string, "" for null.
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// float returns a meta column's value as a float, and false for null.
+func float(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	}
+	return 0, false
 }
 
 // page cuts edges to a page of first edges.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -244,5 +245,52 @@ func TestObjectClass(t *testing.T) {
 	if n["member_id"] != memberID || n["joined"] != "2024-05-01T12:34:56.123456Z" ||
 		len(n["schema_versions"].([]any)) != 4 {
 		t.Errorf("member = %v", n)
+	}
+}
+
+// TestQueryValues checks that the values of a query that asks for them are
+// what its nodes hold, in the order of the class's fields, also for a
+// selection of fields and for a cache-only class.
+func TestQueryValues(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, addressBook(t))
+	appendAssets(t, s, "network_assets", 70)
+	appendAssets(t, s, "incoming_assets", 3)
+
+	for _, q := range []struct {
+		class string
+		opts  QueryOptions
+	}{
+		{"network_assets", QueryOptions{First: 70}},
+		{"network_assets", QueryOptions{First: 5, Fields: []string{"title", "keywords"}}},
+		{"incoming_assets", QueryOptions{}},
+	} {
+		nodes, err := s.Query(ctx, q.class, q.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.opts.Values = true
+		values, err := s.Query(ctx, q.class, q.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(values.Edges) != len(nodes.Edges) || len(nodes.Edges) == 0 {
+			t.Fatalf("%s %+v: %d edges with values, %d with nodes", q.class, q.opts,
+				len(values.Edges), len(nodes.Edges))
+		}
+		fields := s.Contract().Classes[q.class].Record().Fields
+		for i, e := range values.Edges {
+			want := nodes.Edges[i]
+			if e.Node != nil || e.Cursor != want.Cursor || e.Origin != want.Origin ||
+				!e.Expires.Equal(want.Expires) || len(e.Values) != len(fields) {
+				t.Fatalf("%s edge %d: %+v, want %+v", q.class, i, e, want)
+			}
+			for j, f := range fields {
+				if !reflect.DeepEqual(e.Values[j], want.Node[f.Name]) {
+					t.Errorf("%s edge %d: %s = %#v, want %#v", q.class, i, f.Name,
+						e.Values[j], want.Node[f.Name])
+				}
+			}
+		}
 	}
 }

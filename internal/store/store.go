@@ -116,7 +116,13 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 		logger = slog.New(slog.DiscardHandler)
 	}
 
-	w, err := openDB(path, 1, true, "journal_mode(WAL)", "synchronous(FULL)")
+	// Each write of a batch runs in a savepoint, whose journal holds the
+	// pages the write changed until the savepoint ends. In memory, that
+	// journal costs a copy of each page; in a temporary file, which SQLite
+	// uses past 64 KiB by default, it costs write calls. Crash recovery
+	// never reads it: the log is what makes a commit durable.
+	w, err := openDB(path, 1, true, "journal_mode(WAL)", "synchronous(FULL)",
+		"temp_store(MEMORY)")
 	if err != nil {
 		return nil, err
 	}
@@ -218,14 +224,18 @@ func newDriver() *sqlite.Driver {
 	return d
 }
 
-// connector opens connections of sqliteDriver; unlike sql.Register, it
-// names no driver process-wide.
+// connector opens connections of sqliteDriver that keep their compiled
+// statements; unlike sql.Register, it names no driver process-wide.
 type connector struct {
 	dsn string
 }
 
 func (c connector) Connect(context.Context) (driver.Conn, error) {
-	return sqliteDriver.Open(c.dsn)
+	conn, err := sqliteDriver.Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return newCachingConn(conn)
 }
 
 func (c connector) Driver() driver.Driver {

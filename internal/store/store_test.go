@@ -223,6 +223,11 @@ func TestOpenCreatesEveryClass(t *testing.T) {
 		sync != 2 {
 		t.Errorf("synchronous = %d, %v; want 2 (FULL)", sync, err)
 	}
+	var temp int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&temp); err != nil ||
+		temp != 2 {
+		t.Errorf("temp_store = %d, %v; want 2 (MEMORY)", temp, err)
+	}
 }
 
 func tableColumnsOf(tb testing.TB, s *Store, table string) map[string]string {

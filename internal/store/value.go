@@ -96,6 +96,25 @@ func describe(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
+// canonicalUUID reports whether s is a uuid in the form toUUID gives:
+// lower-case hex digits in groups of 8, 4, 4, 4 and 12, joined by hyphens.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c < '0' || c > '9' && c < 'a' || c > 'f':
+			return false
+		}
+	}
+	return true
+}
+
 func toUUID(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
@@ -284,11 +303,15 @@ func fromSeconds(secs float64) instant {
 
 func (t instant) format(layout, zone string) string {
 	tt := t.time()
-	s := tt.Format(layout)
+	var buf [40]byte
+	b := tt.AppendFormat(buf[:0], layout)
 	if us := tt.Nanosecond() / 1000; us != 0 {
-		s += fmt.Sprintf(".%06d", us)
+		b = append(b, '.')
+		for div := 100000; div > 0; div /= 10 {
+			b = append(b, byte('0'+us/div%10))
+		}
 	}
-	return s + zone
+	return string(append(b, zone...))
 }
 
 // toArray converts an array field's value: a list of scalars of the field's
@@ -411,19 +434,41 @@ func fromSQL(f *contract.Field, v any) any {
 	if v == nil {
 		return nil
 	}
-	if b, ok := v.([]byte); ok && f.Type == contract.TypeArray {
-		var decoded any
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&decoded); err != nil {
-			return string(b)
+	switch x := v.(type) {
+	case []byte:
+		if f.Type == contract.TypeArray {
+			if out, ok := readArray(f, x); ok {
+				return out
+			}
+			return storedArray(f, x)
 		}
-		v = decoded
+	case string:
+		// The common cases, which convert would copy.
+		if f.Type == contract.TypeString || f.Type == contract.TypeUUID && canonicalUUID(x) {
+			return v
+		}
 	}
 
 	canon, err := convert(f, v)
 	if err != nil {
 		return v
+	}
+	return output(canon)
+}
+
+// storedArray returns the output form of the stored array b of field f the
+// long way: decoded by encoding/json and then converted. Text that is not
+// JSON comes back as a string, and a value that does not fit f as decoded.
+func storedArray(f *contract.Field, b []byte) any {
+	var decoded any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&decoded); err != nil {
+		return string(b)
+	}
+	canon, err := convert(f, decoded)
+	if err != nil {
+		return decoded
 	}
 	return output(canon)
 }

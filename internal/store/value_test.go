@@ -3,6 +3,8 @@ package store
 import (
 	"math"
 	"testing"
+
+	"github.com/byoda/byoda-go/internal/contract"
 )
 
 func TestPythonFloat(t *testing.T) {
@@ -49,5 +51,22 @@ func TestInstantRoundTrip(t *testing.T) {
 	}
 	if got := instant(1714566896123456).python(); got != "2024-05-01 12:34:56.123456+00:00" {
 		t.Errorf("python() = %q", got)
+	}
+}
+
+// TestFromSQLScalars checks the shortcuts of fromSQL against convert.
+func TestFromSQLScalars(t *testing.T) {
+	uuidField := &contract.Field{Name: "id", Type: contract.TypeUUID}
+	for _, s := range []string{"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+		"0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D", "{0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d}",
+		"0a1b2c3d4e5f4a6b8c7d9e0f1a2b3c4d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4g",
+		"0a1b2c3d+4e5f-4a6b-8c7d-9e0f1a2b3c4d", " 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4"} {
+		want := any(s)
+		if canon, err := convert(uuidField, s); err == nil {
+			want = output(canon)
+		}
+		if got := fromSQL(uuidField, s); got != want {
+			t.Errorf("fromSQL(uuid %q) = %q, want %q", s, got, want)
+		}
 	}
 }

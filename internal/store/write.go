@@ -96,6 +96,57 @@ func (s *Store) Append(ctx context.Context, class string, r Record, o Origin) (E
 	return Edge{Cursor: cursor, Origin: o, Expires: rw.expires, Node: node(cl.Items, vals)}, nil
 }
 
+// AppendMany appends the records rs to the array class as Append would, one
+// after the other, but in one transaction: it appends all of them or, when
+// one fails, none. It returns how many it appended. Loading many records
+// this way costs one commit rather than one per record; the records are
+// held in memory until then, so a large load goes in parts.
+//
+// Errors: ErrUnknownClass, ErrWrongKind, ErrInvalidRecord (naming the
+// record at fault), ErrNotCacheOnly.
+func (s *Store) AppendMany(ctx context.Context, class string, rs []Record, o Origin) (int,
+	error) {
+	cl, err := s.class(class, contract.ArrayClass)
+	if err == nil {
+		err = checkOrigin(cl, o)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("appending to %s: %w", class, err)
+	}
+
+	rows := make([]row, len(rs))
+	added := make([]map[string]string, len(rs))
+	size := 0
+	for i, r := range rs {
+		vals, err := normalize(cl.Items, r)
+		if err == nil {
+			rows[i], err = s.newRow(cl, vals, o)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("appending to %s: record %d: %w", class, i, err)
+		}
+		added[i] = counterValues(cl.Items, vals)
+		size += rows[i].size()
+	}
+
+	err = s.write(ctx, size, func(ctx context.Context, tx *sql.Tx) error {
+		for _, rw := range rows {
+			if _, err := appendRow(ctx, tx, class, rw); err != nil {
+				return err
+			}
+		}
+		keys, err := loadCounterKeys(ctx, tx, class)
+		if err != nil {
+			return err
+		}
+		return adjustCounters(ctx, tx, class, keys, nil, added)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("appending to %s: %w", class, err)
+	}
+	return len(rs), nil
+}
+
 // Update sets the fields of r that have a value in every row of the array
 // class that f selects, and returns how many rows it changed together with
 // the fields it set, in output form. As in the reference, r must hold the
