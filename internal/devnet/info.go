@@ -164,6 +164,9 @@ func (d *devnet) printGuide(info *Info) {
 		fmt.Fprintf(&b, "\npod %d: account %s\n", i+1, p.AccountID)
 		fmt.Fprintf(&b, "  %s (browsers, tokens)  %s (certificates)\n", p.HTTPSURL, p.PodURL)
 		fmt.Fprintf(&b, "  login: username %s, password %s\n", p.Username, p.Password)
+		httpsPort := strings.TrimPrefix(p.HTTPSURL, "https://"+p.Address+":")
+		fmt.Fprintf(&b, "  web page https://%s:%s/ (trust the root CA and add %q to "+
+			"/etc/hosts)\n", host, httpsPort, p.Address+" "+host)
 		fmt.Fprintf(&b, "  curl --cacert %s --resolve %s:%s:%s \\\n"+
 			"    --cert %s --key %s https://%s:%s/api/v1/pod/account\n",
 			info.RootCA, host, podPort, p.Address, p.AccountCert, p.AccountKey, host, podPort)
