@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/byoda/byoda-go/internal/domaincert/pebbletest"
+	"github.com/byoda/byoda-go/internal/testnet"
 )
 
 const keySecret = "domaincert-test-secret"
@@ -75,7 +76,7 @@ func run(src *Source) (stop func()) {
 }
 
 // waitChange waits for the next change of the certificate.
-func waitChange(t *testing.T, ch <-chan struct{}, logs *logBuffer, what string) {
+func waitChange(t *testing.T, ch <-chan struct{}, logs *testnet.Buffer, what string) {
 	t.Helper()
 	select {
 	case <-ch:

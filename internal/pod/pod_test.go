@@ -40,32 +40,14 @@ func contractPath() string {
 	return filepath.Join("..", "service", "testdata", "notes.json")
 }
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testPod is a pod running for a test, with what the test saw of it.
 type testPod struct {
 	t      *testing.T
 	net    *testnet.Net
 	cfg    Config
 	pod    *Pod
-	logs   *syncBuffer
-	bodies *syncBuffer
+	logs   *testnet.Buffer
+	bodies *testnet.Buffer
 	stop   func()
 }
 
@@ -122,7 +104,7 @@ func newPodConfig(t *testing.T, n *testnet.Net, join ...uint32) Config {
 // waits until it is ready.
 func startPod(t *testing.T, n *testnet.Net, cfg Config) *testPod {
 	t.Helper()
-	tp := &testPod{t: t, net: n, cfg: cfg, logs: &syncBuffer{}, bodies: &syncBuffer{}}
+	tp := &testPod{t: t, net: n, cfg: cfg, logs: &testnet.Buffer{}, bodies: &testnet.Buffer{}}
 	logger := slog.New(slog.NewTextHandler(tp.logs, &slog.HandlerOptions{
 		Level: slog.LevelDebug}))
 	tp.pod = New(cfg, logger)

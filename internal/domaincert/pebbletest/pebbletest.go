@@ -8,7 +8,6 @@
 package pebbletest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -33,6 +32,7 @@ import (
 	"time"
 
 	"github.com/byoda/byoda-go/internal/dns"
+	"github.com/byoda/byoda-go/internal/testnet"
 )
 
 // Version is the version of Pebble the tests run.
@@ -132,7 +132,7 @@ type Pebble struct {
 	CAs    *x509.CertPool
 
 	mgmt string
-	out  *syncBuffer
+	out  *testnet.Buffer
 }
 
 // Start runs Pebble until the test ends. Its challenge validations are
@@ -142,7 +142,7 @@ func Start(t testing.TB, opts Options) *Pebble {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	p := &Pebble{out: &syncBuffer{}}
+	p := &Pebble{out: &testnet.Buffer{}}
 	p.writeTLS(t, dir)
 
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
@@ -334,22 +334,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
