@@ -3,8 +3,6 @@ package devnet
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -156,17 +154,10 @@ func processes(match func(env, cmdline string) bool) []int {
 
 func podClient(t *testing.T, info *Info, certPath, keyPath, serverName string) *http.Client {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	cfg, err := info.TLSConfig(certPath, keyPath, serverName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots, err := pki.LoadCerts(info.RootCA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(roots[0])
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: serverName,
-			Certificates: []tls.Certificate{cert}}}}
+	return &http.Client{Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: cfg}}
 }

@@ -1,6 +1,8 @@
 package devnet
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +62,25 @@ type MemberInfo struct {
 
 // describe builds the Info of the running devnet, writing the unencrypted
 // key copies that curl and tests use.
+// TLSConfig returns a client configuration for a pod of the devnet: it
+// trusts the devnet's root CA, names serverName, and presents the
+// certificate and unencrypted key of certPath and keyPath, such as a pod's
+// AccountCert and AccountKey.
+func (i *Info) TLSConfig(certPath, keyPath, serverName string) (*tls.Config, error) {
+	roots, err := pki.LoadCerts(i.RootCA)
+	if err != nil {
+		return nil, fmt.Errorf("loading the devnet's root CA: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("loading a client certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(roots[0])
+	return &tls.Config{RootCAs: pool, ServerName: serverName,
+		Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
 func (d *devnet) describe() (*Info, error) {
 	info := &Info{
 		Network:   d.st.Network,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -397,19 +396,13 @@ func (c cli) query(pod int, class string) []map[string]any {
 // certificate.
 func accountClient(t *testing.T, info *devnet.Info, pod devnet.PodInfo) *http.Client {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(pod.AccountCert, pod.AccountKey)
+	cfg, err := info.TLSConfig(pod.AccountCert, pod.AccountKey,
+		pki.AccountName(info.Network, pod.AccountID).String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots, err := pki.LoadCerts(info.RootCA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(roots[0])
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert},
-			ServerName: pki.AccountName(info.Network, pod.AccountID).String()}}}
+	return &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: cfg}}
 }
 
 // TestBrowser drives the web page in headless Chromium against a devnet of
