@@ -298,6 +298,15 @@ func (p *Pod) postAuthToken(w http.ResponseWriter, r *http.Request) error {
 	if err := api.DecodeJSON(w, r, 4<<10, &req); err != nil {
 		return err
 	}
+	if err := p.checkLogin(w, r, req); err != nil {
+		return err
+	}
+	return p.issueToken(w, req)
+}
+
+// checkLogin checks req's username and password. Failed attempts are
+// slowed down per client address; a client told to wait gets Retry-After.
+func (p *Pod) checkLogin(w http.ResponseWriter, r *http.Request, req tokenRequest) error {
 	if p.cfg.Password == (auth.Password{}) {
 		return api.Errorf(http.StatusForbidden,
 			"password login is disabled: ACCOUNT_SECRET is not set")
@@ -329,8 +338,7 @@ func (p *Pod) postAuthToken(w http.ResponseWriter, r *http.Request) error {
 		return api.Errorf(http.StatusUnauthorized, "wrong username or password")
 	}
 	p.throttle.Success(addr)
-
-	return p.issueToken(w, req)
+	return nil
 }
 
 // credentialsMatch checks the username and, always, the password, so that
@@ -370,7 +378,8 @@ func (p *Pod) issueToken(w http.ResponseWriter, req tokenRequest) error {
 		req.TargetType)
 }
 
-func (p *Pod) writeAccountToken(w http.ResponseWriter) error {
+// accountToken signs a token of the pod's account.
+func (p *Pod) accountToken() (string, error) {
 	p.mu.RLock()
 	key := p.account.key
 	p.mu.RUnlock()
@@ -378,7 +387,15 @@ func (p *Pod) writeAccountToken(w http.ResponseWriter) error {
 	claims := p.tokenIssuer().AccountClaims(parseMemberUUID(p.cfg.AccountID), p.now())
 	token, err := auth.Sign(key, claims)
 	if err != nil {
-		return fmt.Errorf("signing account token: %w", err)
+		return "", fmt.Errorf("signing account token: %w", err)
+	}
+	return token, nil
+}
+
+func (p *Pod) writeAccountToken(w http.ResponseWriter) error {
+	token, err := p.accountToken()
+	if err != nil {
+		return err
 	}
 	api.WriteJSON(w, http.StatusOK, map[string]string{"auth_token": token,
 		"account_id": p.cfg.AccountID, "id_type": "accounts"})

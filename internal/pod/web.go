@@ -1,13 +1,10 @@
 package pod
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -193,9 +190,9 @@ type sessionRequest struct {
 	Password string `json:"password"`
 }
 
-// postSession signs the web page in. It runs the login endpoint itself for
-// an account token, so that the same throttle and password check apply, and
-// puts the token in a cookie that scripts cannot read instead of the body.
+// postSession signs the web page in: the login of postAuthToken, with its
+// throttle and password check, and an account token in a cookie that
+// scripts cannot read instead of the body.
 func (p *Pod) postSession(w http.ResponseWriter, r *http.Request) error {
 	if err := checkSameOrigin(r); err != nil {
 		return err
@@ -208,7 +205,11 @@ func (p *Pod) postSession(w http.ResponseWriter, r *http.Request) error {
 		return api.Errorf(http.StatusBadRequest, "enter both the username and the password")
 	}
 
-	token, err := p.loginToken(w, r, req)
+	login := tokenRequest{Username: req.Username, Password: req.Password}
+	if err := p.checkLogin(w, r, login); err != nil {
+		return err
+	}
+	token, err := p.accountToken()
 	if err != nil {
 		return err
 	}
@@ -217,55 +218,6 @@ func (p *Pod) postSession(w http.ResponseWriter, r *http.Request) error {
 		SameSite: http.SameSiteStrictMode})
 	p.logger.Info("web session started", "client", r.RemoteAddr)
 	return p.writeSession(w)
-}
-
-// loginToken runs postAuthToken for an account token with req's
-// credentials and returns the token. The headers it sets, such as
-// Retry-After, go to w; its errors are returned as they are.
-func (p *Pod) loginToken(w http.ResponseWriter, r *http.Request, req sessionRequest,
-) (string, error) {
-	body, err := json.Marshal(tokenRequest{Username: req.Username, Password: req.Password,
-		TargetType: "accounts"})
-	if err != nil {
-		return "", fmt.Errorf("encoding the login: %w", err)
-	}
-	login := r.Clone(r.Context())
-	login.Body, login.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-	login.Header.Set("Content-Type", "application/json")
-
-	rec := &tokenCapture{header: w.Header()}
-	if err := p.postAuthToken(rec, login); err != nil {
-		return "", err
-	}
-	var out struct {
-		AuthToken string `json:"auth_token"`
-	}
-	if rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &out) != nil ||
-		out.AuthToken == "" {
-		return "", fmt.Errorf("the login answered %d without a token", rec.status)
-	}
-	return out.AuthToken, nil
-}
-
-// tokenCapture is the response writer loginToken hands the login endpoint:
-// it keeps the body, which holds the token, away from the client.
-type tokenCapture struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (c *tokenCapture) Header() http.Header { return c.header }
-
-func (c *tokenCapture) WriteHeader(status int) {
-	if c.status == 0 {
-		c.status = status
-	}
-}
-
-func (c *tokenCapture) Write(b []byte) (int, error) {
-	c.WriteHeader(http.StatusOK)
-	return c.body.Write(b)
 }
 
 // getSession tells the page whether it is signed in, and as whom.
