@@ -152,8 +152,11 @@ func TestManagedObtainsStoresAndRenews(t *testing.T) {
 	if second == first {
 		t.Fatal("renewal served the same certificate")
 	}
-	if n := a.pebble.Count("set VALID"); n != 2 {
-		t.Fatalf("%d validations for two certificates", n)
+	if n := a.pebble.Count("Added order"); n != 2 {
+		t.Fatalf("%d orders for two certificates", n)
+	}
+	if made, valid := a.pebble.Authorizations(); made < 1 || made != valid {
+		t.Fatalf("%d of %d authorizations validated by http-01", valid, made)
 	}
 	stop()
 

@@ -221,6 +221,22 @@ func (p *Pebble) Output() string { return p.out.String() }
 // Count returns how often Pebble printed s.
 func (p *Pebble) Count(s string) int { return strings.Count(p.out.String(), s) }
 
+// Authorizations returns how many authorizations Pebble made and how many
+// of them a completed challenge made valid. An order may reuse a valid
+// authorization instead of making one: Pebble does so one time in a
+// hundred even with PEBBLE_AUTHZREUSE=0.
+func (p *Pebble) Authorizations() (made, validated int) {
+	out := p.out.String()
+	for line := range strings.Lines(out) {
+		_, rest, ok := strings.Cut(line, "There are now ")
+		count, _, isAuthz := strings.Cut(rest, " authorizations in the db")
+		if n, err := strconv.Atoi(count); ok && isAuthz && err == nil {
+			made = n
+		}
+	}
+	return made, strings.Count(out, "set VALID by completed challenge")
+}
+
 // Roots returns the roots of the certificates Pebble issues, read from its
 // management interface.
 func (p *Pebble) Roots(t testing.TB) *x509.CertPool {
