@@ -61,7 +61,9 @@ type queryEdge struct {
 	Node      store.Record `json:"node"`
 	ExpiresAt *string      `json:"expires_at"`
 
-	values []any
+	// json is the node of a local record as the store encoded it; Node
+	// is then nil.
+	json []byte
 }
 
 // queryResponse is the reference's answer to a query.
@@ -110,7 +112,7 @@ func (a *API) query(ctx context.Context, cl *contract.Class, req request, who Re
 	more := false
 	if req.Depth == 0 || req.RemoteMemberID == "" {
 		page, err := a.Store.Query(ctx, cl.Name, store.QueryOptions{Filter: f,
-			After: req.After, Fields: req.Fields, First: first, Values: true})
+			After: req.After, Fields: req.Fields, First: first, JSON: true})
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +135,7 @@ func (a *API) query(ctx context.Context, cl *contract.Class, req request, who Re
 }
 
 func (a *API) localEdge(e store.Edge) queryEdge {
-	qe := queryEdge{Cursor: e.Cursor, Origin: a.MemberID, values: e.Values}
+	qe := queryEdge{Cursor: e.Cursor, Origin: a.MemberID, json: e.JSON}
 	if !e.Expires.IsZero() {
 		s := e.Expires.UTC().Format(time.RFC3339Nano)
 		qe.ExpiresAt = &s

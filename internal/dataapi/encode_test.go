@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ func checkEncoding(t *testing.T, ta *testAPI, class string, body map[string]any)
 		t.Fatal(err)
 	}
 	std := resp.(*queryResponse)
-	withNodes(cl.Record(), std)
+	withNodes(std)
 	if want := stdResponse(t, std); !bytes.Equal(got, want) {
 		t.Fatalf("query %s %v:\n got %s\nwant %s", class, body, got, want)
 	}
@@ -125,28 +124,4 @@ func TestEncodeForeignRecords(t *testing.T) {
 	if _, err := appendQueryResponse(nil, cl.Record(), bad); err == nil {
 		t.Error("a NaN encoded")
 	}
-}
-
-// FuzzAppendString compares appendString and appendFloat with
-// encoding/json.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "a", `"\`, "<>&", "\u2028", "\xff\xfe", "é", "\x00"} {
-		f.Add(s, 1.5)
-	}
-	f.Add("x", 1e-7)
-	f.Add("x", 1e21)
-	f.Fuzz(func(t *testing.T, s string, x float64) {
-		want, _ := json.Marshal(s)
-		if got := appendString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
-		}
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return
-		}
-		want, _ = json.Marshal(x)
-		if got := appendFloat([]byte("prefix"), x); string(got) != "prefix"+string(want) {
-			t.Errorf("appendFloat(%v) = %s, want %s", x, strings.TrimPrefix(string(got),
-				"prefix"), want)
-		}
-	})
 }

@@ -38,6 +38,11 @@ type writeOp struct {
 	size int
 	fn   writeFunc
 
+	// changes names the class whose rows the write changes or deletes,
+	// rather than only adds to; "*" stands for every class. The edges
+	// kept of it are cleared as the write commits.
+	changes string
+
 	// err is the outcome of fn, set by the writer, which then sends the
 	// outcome of the write on done. done is buffered, so that the writer
 	// never waits for the caller.
@@ -64,10 +69,18 @@ func (p *writePanic) Error() string {
 // ctx counts until the writer takes fn up; from then on fn runs to its end
 // and write reports how it went.
 func (s *Store) write(ctx context.Context, size int, fn writeFunc) error {
+	return s.writeChanging(ctx, "", size, fn)
+}
+
+// writeChanging is write for a write that changes or deletes rows of the
+// class named, or of every class for "*", which clears the edges kept of
+// them; see edgeCache.
+func (s *Store) writeChanging(ctx context.Context, class string, size int,
+	fn writeFunc) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("waiting to write: %w", err)
 	}
-	op := &writeOp{ctx: context.WithoutCancel(ctx), size: size, fn: fn,
+	op := &writeOp{ctx: context.WithoutCancel(ctx), size: size, fn: fn, changes: class,
 		done: make(chan error, 1)}
 	select {
 	case s.ops <- op:
@@ -154,10 +167,38 @@ func (s *Store) runTx(first *writeOp, more <-chan *writeOp) ([]*writeOp, error) 
 	if done == 0 {
 		return batch, nil
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx, batch); err != nil {
 		return batch, fmt.Errorf("committing: %w", err)
 	}
 	return batch, nil
+}
+
+// commit commits tx, the transaction of batch. When a write of batch
+// changes rows, the commit waits for the queries that use kept edges, and
+// they for it, and the edges kept of the classes changed are cleared.
+func (s *Store) commit(tx *sql.Tx, batch []*writeOp) error {
+	var changed map[string]bool
+	all := false
+	for _, op := range batch {
+		switch {
+		case op.changes == "*":
+			all = true
+		case op.changes != "":
+			if changed == nil {
+				changed = map[string]bool{}
+			}
+			changed[op.changes] = true
+		}
+	}
+	if changed == nil && !all {
+		return tx.Commit()
+	}
+
+	s.cache.barrier.Lock()
+	defer s.cache.barrier.Unlock()
+	err := tx.Commit()
+	s.cache.clear(changed, all)
+	return err
 }
 
 // nextOp returns a write waiting in more, if a batch of n writes of size

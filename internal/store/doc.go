@@ -27,6 +27,12 @@
 //     a transaction, and so a sync, each in a savepoint of its own, so
 //     that one that fails leaves the others.
 //
+// Queries read records as JSON, which the store writes byte for byte as
+// encoding/json does. It keeps, within DefaultCacheBytes, the JSON of the
+// array rows that queries read, so that a page read again costs an index
+// lookup rather than reading, converting and encoding every column; see
+// edgeCache for how writes keep what is kept true.
+//
 // The Data API's HTTP layer calls the Store with what it parsed: a class
 // name, a Filter from ParseFilter, Records, and the Origin of the
 // requester. Errors wrap the sentinel errors declared here, which the

@@ -53,11 +53,12 @@ type QueryOptions struct {
 	// reads every field.
 	Fields []string
 
-	// Values asks for the fields of each record in Edge.Values rather than
-	// in Edge.Node, which stays nil. A caller that goes through the fields
-	// in order, such as one that writes them out, is spared building a
-	// map per record, which costs more than reading the record.
-	Values bool
+	// JSON asks for each record as JSON, in Edge.JSON, rather than in
+	// Edge.Node, which stays nil. A caller that writes records out is
+	// spared building a map per record and encoding it, which costs more
+	// than reading the record, and queries of every field of an array
+	// class read the records that the store keeps as JSON.
+	JSON bool
 }
 
 // Page is the result of a query.
@@ -87,14 +88,14 @@ type Edge struct {
 	// classes.
 	Expires time.Time
 
-	// Node holds every field of the record; nil when QueryOptions.Values
-	// asked for Values instead.
+	// Node holds every field of the record; nil when QueryOptions.JSON
+	// asked for JSON instead.
 	Node Record
 
-	// Values holds the value of each field of the record class, in the
-	// order of the class's Fields, as Node would hold it; nil unless
-	// QueryOptions.Values asked for it.
-	Values []any
+	// JSON is the record as AppendJSON writes Node, with every field of
+	// the class, null when not read; nil unless QueryOptions.JSON asked
+	// for it. It is shared and must not be changed.
+	JSON []byte
 }
 
 // Query returns records of class. For an array class, these are the rows
@@ -120,15 +121,77 @@ func (s *Store) Query(ctx context.Context, class string, q QueryOptions) (Page, 
 		return Page{}, fmt.Errorf("querying %s: %w", class, err)
 	}
 
-	query, args, err := selectSQL(cl, fields, q, first)
-	if err != nil {
-		return Page{}, fmt.Errorf("querying %s: %w", class, err)
+	var edges []Edge
+	if q.JSON && cl.Kind == contract.ArrayClass && len(q.Fields) == 0 && s.cache.on() {
+		edges, err = s.readKept(ctx, cl, fields, q, first)
+	} else {
+		var query string
+		var args []any
+		query, args, err = selectSQL(cl, selectColumns(cl, fields), q, first)
+		if err == nil {
+			edges, _, err = s.readEdges(ctx, cl, fields, query, args, first+1, q.JSON, false)
+		}
 	}
-	edges, err := s.readEdges(ctx, cl, fields, query, args, first+1, q.Values)
 	if err != nil {
 		return Page{}, fmt.Errorf("querying %s: %w", class, err)
 	}
 	return page(edges, first), nil
+}
+
+// readKept reads the page of q, a query of every field of the array class
+// cl, through the edges the store keeps, and keeps those it had to read.
+func (s *Store) readKept(ctx context.Context, cl *contract.Class, fields []*contract.Field,
+	q QueryOptions, first int) ([]Edge, error) {
+	s.cache.barrier.RLock()
+	defer s.cache.barrier.RUnlock()
+
+	query, args, err := selectSQL(cl, "rowid", q, first)
+	if err != nil {
+		return nil, err
+	}
+	rowids, err := s.readRowids(ctx, query, args, first+1)
+	if err != nil {
+		return nil, err
+	}
+	if edges, ok := s.cache.lookup(cl, rowids); ok {
+		return edges, nil
+	}
+
+	// The rows are read again, with the rows appended since.
+	query, args, err = selectSQL(cl, "rowid, "+selectColumns(cl, fields), q, first)
+	if err != nil {
+		return nil, err
+	}
+	edges, rowids, err := s.readEdges(ctx, cl, fields, query, args, first+1, true, true)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.keep(cl, rowids, edges)
+	return edges, nil
+}
+
+// readRowids runs query, which returns at most limit rowids, on a read
+// connection.
+func (s *Store) readRowids(ctx context.Context, query string, args []any, limit int,
+) ([]int64, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading rows: %w", err)
+	}
+	defer rows.Close()
+
+	ids := make([]int64, 0, limit)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("reading row: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading rows: %w", err)
+	}
+	return ids, nil
 }
 
 // pageSize checks the paging options and returns the page size.
@@ -178,21 +241,26 @@ func selectFields(rec *contract.Class, names []string) ([]*contract.Field, error
 	return fields, nil
 }
 
-// selectSQL builds the query of q on the table of cl. Array classes fetch
-// one row more than a page, to learn whether another page follows.
-func selectSQL(cl *contract.Class, fields []*contract.Field, q QueryOptions,
-	first int) (string, []any, error) {
-	table := quote(tableName(cl.Name))
+// selectColumns lists the columns that a query of fields of cl reads:
+// the meta columns, then those of the fields.
+func selectColumns(cl *contract.Class, fields []*contract.Field) string {
 	var b strings.Builder
-	b.WriteString("SELECT " + strings.Join(metaColumns(cl), ", "))
+	b.WriteString(strings.Join(metaColumns(cl), ", "))
 	for _, f := range fields {
 		b.WriteString(", " + quote(fieldColumn(f.Name)))
 	}
-	b.WriteString(" FROM " + table)
+	return b.String()
+}
 
+// selectSQL builds the query of the columns cols of q on the table of cl.
+// Array classes fetch one row more than a page, to learn whether another
+// page follows.
+func selectSQL(cl *contract.Class, cols string, q QueryOptions, first int) (string, []any,
+	error) {
+	table := quote(tableName(cl.Name))
+	query := "SELECT " + cols + " FROM " + table
 	if cl.Kind == contract.ObjectClass {
-		b.WriteString(" ORDER BY rowid DESC LIMIT 1")
-		return b.String(), nil, nil
+		return query + " ORDER BY rowid DESC LIMIT 1", nil, nil
 	}
 
 	if err := q.Filter.check(cl); err != nil {
@@ -205,10 +273,9 @@ func selectSQL(cl *contract.Class, fields []*contract.Field, q QueryOptions,
 		args = append(args, q.After)
 	}
 	if where != "" {
-		b.WriteString(" WHERE " + where)
+		query += " WHERE " + where
 	}
-	b.WriteString(" ORDER BY rowid LIMIT ?")
-	return b.String(), append(args, first+1), nil
+	return query + " ORDER BY rowid LIMIT ?", append(args, first+1), nil
 }
 
 // joinConditions joins two SQL conditions with AND; either may be empty.
@@ -230,90 +297,109 @@ func metaColumns(cl *contract.Class) []string {
 }
 
 // readEdges runs query, which returns at most limit rows, on a read
-// connection and returns its rows as edges, with nodes or, if values is
-// set, with values.
+// connection and returns its rows as edges, with nodes or, if asJSON is
+// set, with JSON. If withRowid is set, the query's first column is the
+// rowid, which comes back for every edge.
 func (s *Store) readEdges(ctx context.Context, cl *contract.Class, fields []*contract.Field,
-	query string, args []any, limit int, values bool) ([]Edge, error) {
+	query string, args []any, limit int, asJSON, withRowid bool) ([]Edge, []int64, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("reading rows: %w", err)
+		return nil, nil, fmt.Errorf("reading rows: %w", err)
 	}
 	defer rows.Close()
 
-	sc := newEdgeScanner(cl, fields, values, limit)
+	sc := newEdgeScanner(cl, fields, asJSON, withRowid)
 	edges := make([]Edge, 0, min(limit, edgeSlab))
+	var rowids []int64
 	for rows.Next() {
-		e, err := sc.scan(rows)
+		e, id, err := sc.scan(rows)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		edges = append(edges, e)
+		if withRowid {
+			rowids = append(rowids, id)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading rows: %w", err)
+		return nil, nil, fmt.Errorf("reading rows: %w", err)
 	}
-	return edges, nil
+	return edges, rowids, nil
 }
 
 // edgeScanner reads rows of the meta columns followed by the columns of
 // fields into edges, through buffers that it reuses from row to row.
 type edgeScanner struct {
+	rec       *contract.Class
 	fields    []*contract.Field
 	cacheOnly bool
+	rowid     bool
 	values    []any
 	dest      []any
 
-	// at is the position in the record class's fields of each of fields,
-	// and width the number of the class's fields.
-	at    []int
-	width int
-
 	// empty is a node with every field of the class unset, which each
 	// node starts as a copy of: copying a map costs a little less than
-	// filling one key by key. It is nil when the edges get values rather
-	// than nodes.
+	// filling one key by key. It is nil when the edges get JSON.
 	empty Record
 
-	// slab is where the values of edges are cut from, so that a page of
-	// them costs few allocations; left is how many rows may follow.
-	slab []any
-	left int
+	// For edges with JSON: at is the position in the record class's
+	// fields of each of fields, node the values of a record's fields in
+	// the class's order, keys the JSON keys of the class and buf where a
+	// record is encoded.
+	at   []int
+	node []any
+	keys fieldKeys
+	buf  []byte
 }
 
-// newEdgeScanner returns a scanner of at most limit rows of fields of cl.
-func newEdgeScanner(cl *contract.Class, fields []*contract.Field, values bool,
-	limit int) *edgeScanner {
+// newEdgeScanner returns a scanner of rows of fields of cl, preceded by
+// their rowid if withRowid is set.
+func newEdgeScanner(cl *contract.Class, fields []*contract.Field, asJSON,
+	withRowid bool) *edgeScanner {
 	rec := cl.Record()
-	sc := &edgeScanner{fields: fields, cacheOnly: cl.CacheOnly > 0, width: len(rec.Fields),
-		left: limit}
-	if !values {
+	sc := &edgeScanner{rec: rec, fields: fields, cacheOnly: cl.CacheOnly > 0,
+		rowid: withRowid}
+	if asJSON {
+		for i, j := 0, 0; i < len(rec.Fields) && j < len(fields); i++ {
+			if rec.Fields[i] == fields[j] {
+				sc.at = append(sc.at, i)
+				j++
+			}
+		}
+		sc.node = make([]any, len(rec.Fields))
+		sc.keys = newFieldKeys(rec)
+	} else {
 		sc.empty = node(rec, nil)
 	}
-	for i, j := 0, 0; i < len(rec.Fields) && j < len(fields); i++ {
-		if rec.Fields[i] == fields[j] {
-			sc.at = append(sc.at, i)
-			j++
-		}
+	n := len(metaColumns(cl)) + len(fields)
+	if withRowid {
+		n++
 	}
-	sc.values = make([]any, len(metaColumns(cl))+len(fields))
-	sc.dest = make([]any, len(sc.values))
+	sc.values = make([]any, n)
+	sc.dest = make([]any, n)
 	for i := range sc.values {
 		sc.dest[i] = &sc.values[i]
 	}
 	return sc
 }
 
-// edgeSlab is how many edges' values one allocation holds at most.
+// edgeSlab is how many edges readEdges makes room for at first.
 const edgeSlab = 64
 
-// scan reads the current row of rows.
-func (sc *edgeScanner) scan(rows *sql.Rows) (Edge, error) {
+// scan reads the current row of rows, and its rowid if the scanner reads
+// them.
+func (sc *edgeScanner) scan(rows *sql.Rows) (Edge, int64, error) {
 	clear(sc.values)
 	if err := rows.Scan(sc.dest...); err != nil {
-		return Edge{}, fmt.Errorf("reading row: %w", err)
+		return Edge{}, 0, fmt.Errorf("reading row: %w", err)
 	}
 
 	v := sc.values
+	var rowid int64
+	if sc.rowid {
+		rowid, _ = v[0].(int64)
+		v = v[1:]
+	}
 	e := Edge{Cursor: text(v[0]), Origin: Origin{ID: text(v[1]), IDType: text(v[2])}}
 	v = v[3:]
 	if sc.cacheOnly {
@@ -331,20 +417,21 @@ func (sc *edgeScanner) scan(rows *sql.Rows) (Edge, error) {
 				e.Node[f.Name] = fromSQL(f, v[i])
 			}
 		}
-		return e, nil
+		return e, rowid, nil
 	}
 
-	if len(sc.slab) < sc.width {
-		sc.slab = make([]any, sc.width*max(1, min(sc.left, edgeSlab)))
-	}
-	sc.left--
-	e.Values, sc.slab = sc.slab[:sc.width:sc.width], sc.slab[sc.width:]
+	clear(sc.node)
 	for i, f := range sc.fields {
 		if v[i] != nil {
-			e.Values[sc.at[i]] = fromSQL(f, v[i])
+			sc.node[sc.at[i]] = fromSQL(f, v[i])
 		}
 	}
-	return e, nil
+	var err error
+	if sc.buf, err = appendValues(sc.buf[:0], sc.rec, sc.keys, sc.node); err != nil {
+		return Edge{}, 0, fmt.Errorf("encoding row: %w", err)
+	}
+	e.JSON = slices.Clone(sc.buf)
+	return e, rowid, nil
 }
 
 // text returns a meta column's value as a string, "" for null.

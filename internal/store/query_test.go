@@ -1,14 +1,16 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/byoda/byoda-go/internal/contract"
 )
 
 // TestPagination follows §5.2 to §5.4 of the Data API.
@@ -248,49 +250,63 @@ func TestObjectClass(t *testing.T) {
 	}
 }
 
-// TestQueryValues checks that the values of a query that asks for them are
-// what its nodes hold, in the order of the class's fields, also for a
-// selection of fields and for a cache-only class.
-func TestQueryValues(t *testing.T) {
+// TestQueryJSON checks that the JSON of a query that asks for it is what
+// AppendJSON writes of its nodes, also for a selection of fields, for a
+// cache-only class and for edges the store kept, read again, or with
+// nothing kept.
+func TestQueryJSON(t *testing.T) {
 	ctx := context.Background()
 	s := openStore(t, addressBook(t))
 	appendAssets(t, s, "network_assets", 70)
 	appendAssets(t, s, "incoming_assets", 3)
 
-	for _, q := range []struct {
-		class string
-		opts  QueryOptions
-	}{
-		{"network_assets", QueryOptions{First: 70}},
-		{"network_assets", QueryOptions{First: 5, Fields: []string{"title", "keywords"}}},
-		{"incoming_assets", QueryOptions{}},
-	} {
-		nodes, err := s.Query(ctx, q.class, q.opts)
+	for _, limit := range []int{DefaultCacheBytes, 0} {
+		s.SetCacheBytes(limit)
+		for _, q := range []struct {
+			class string
+			opts  QueryOptions
+		}{
+			{"network_assets", QueryOptions{First: 70}},
+			{"network_assets", QueryOptions{First: 70}}, // kept
+			{"network_assets", QueryOptions{First: 5, Fields: []string{"title", "keywords"}}},
+			{"incoming_assets", QueryOptions{}},
+			{"incoming_assets", QueryOptions{}},
+		} {
+			nodes, err := s.Query(ctx, q.class, q.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.opts.JSON = true
+			page, err := s.Query(ctx, q.class, q.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkJSONPage(t, s.Contract().Classes[q.class], page, nodes)
+		}
+	}
+}
+
+// checkJSONPage checks that the edges of page hold the JSON of the edges
+// of nodes, which hold nodes.
+func checkJSONPage(t *testing.T, cl *contract.Class, page, nodes Page) {
+	t.Helper()
+	if len(page.Edges) != len(nodes.Edges) || len(nodes.Edges) == 0 ||
+		page.HasNextPage != nodes.HasNextPage || page.EndCursor != nodes.EndCursor {
+		t.Fatalf("%s: %d edges with JSON, %d with nodes", cl.Name, len(page.Edges),
+			len(nodes.Edges))
+	}
+	for i, e := range page.Edges {
+		want := nodes.Edges[i]
+		if e.Node != nil || e.Cursor != want.Cursor || e.Origin != want.Origin ||
+			!e.Expires.Equal(want.Expires) {
+			t.Fatalf("%s edge %d: %+v, want %+v", cl.Name, i, e, want)
+		}
+		wantJSON, err := AppendJSON(nil, cl.Record(), want.Node)
 		if err != nil {
 			t.Fatal(err)
 		}
-		q.opts.Values = true
-		values, err := s.Query(ctx, q.class, q.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(values.Edges) != len(nodes.Edges) || len(nodes.Edges) == 0 {
-			t.Fatalf("%s %+v: %d edges with values, %d with nodes", q.class, q.opts,
-				len(values.Edges), len(nodes.Edges))
-		}
-		fields := s.Contract().Classes[q.class].Record().Fields
-		for i, e := range values.Edges {
-			want := nodes.Edges[i]
-			if e.Node != nil || e.Cursor != want.Cursor || e.Origin != want.Origin ||
-				!e.Expires.Equal(want.Expires) || len(e.Values) != len(fields) {
-				t.Fatalf("%s edge %d: %+v, want %+v", q.class, i, e, want)
-			}
-			for j, f := range fields {
-				if !reflect.DeepEqual(e.Values[j], want.Node[f.Name]) {
-					t.Errorf("%s edge %d: %s = %#v, want %#v", q.class, i, f.Name,
-						e.Values[j], want.Node[f.Name])
-				}
-			}
+		if !bytes.Equal(e.JSON, wantJSON) {
+			t.Fatalf("%s edge %d:\n got %s\nwant %s", cl.Name, i, e.JSON, wantJSON)
 		}
 	}
 }

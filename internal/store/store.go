@@ -97,6 +97,9 @@ type Store struct {
 
 	// now is the clock, for the expiry of cache-only rows and counters.
 	now func() time.Time
+
+	// cache keeps edges that queries read.
+	cache *edgeCache
 }
 
 // Open opens the data store in the SQLite file at path, creating the file
@@ -126,7 +129,8 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, w: w, logger: logger, now: time.Now}
+	s := &Store{path: path, w: w, logger: logger, now: time.Now,
+		cache: newEdgeCache(DefaultCacheBytes)}
 	s.startWriter()
 	if err := s.migrate(ctx, c); err != nil {
 		s.stopWriter()
@@ -179,6 +183,8 @@ func (s *Store) Upgrade(ctx context.Context, c *contract.Contract) error {
 		return fmt.Errorf("upgrading data store %s: %w", s.path, err)
 	}
 	s.contract.Store(c)
+	// Edges are kept by class, and the classes of c are new ones.
+	s.cache.clear(nil, true)
 	s.logger.Info("upgraded data store", "path", s.path, "contract_version", c.Version)
 	return nil
 }

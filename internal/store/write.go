@@ -176,7 +176,7 @@ func (s *Store) Update(ctx context.Context, class string, f Filter, r Record,
 	}
 
 	var n int
-	err = s.write(ctx, rw.size(), func(ctx context.Context, tx *sql.Tx) error {
+	err = s.writeChanging(ctx, class, rw.size(), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		n, err = updateRows(ctx, tx, cl, f, rw, counterValues(cl.Items, vals))
 		return err
@@ -202,7 +202,7 @@ func (s *Store) Delete(ctx context.Context, class string, f Filter) (int, error)
 
 	where, args := f.where(nil)
 	var n int
-	err = s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.writeChanging(ctx, class, 0, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		n, err = deleteRows(ctx, tx, cl, where, args)
 		return err
@@ -228,7 +228,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		where := quote(colExpires) + " <= ?"
 		args := []any{toSeconds(now)}
 		var n int
-		err := s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.writeChanging(ctx, name, 0, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
 			n, err = deleteRows(ctx, tx, cl, where, args)
 			return err
