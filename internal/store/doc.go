@@ -9,8 +9,9 @@
 // expiry and the class a copied record came from. Date-times are stored as
 // epoch seconds (REAL), booleans as 0 and 1, and arrays, of scalars or of
 // embedded records, as JSON text in a BLOB. Indexes cover the fields marked
-// index or counter, every uuid field, the cursors and the expiry. A newer
-// contract adds tables, columns and indexes; nothing is ever dropped.
+// index or counter, every uuid field, the cursors and the expiry; those of
+// fields leave out the rows where the field is null. A newer contract adds
+// tables, columns and indexes; nothing is ever dropped.
 //
 // The store departs from the reference where the reference is broken:
 //

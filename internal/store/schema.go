@@ -149,9 +149,49 @@ func (s *Store) migrateClass(ctx context.Context, tx *sql.Tx, cl *contract.Class
 	if err := s.addColumns(ctx, tx, table, want); err != nil {
 		return err
 	}
-	for _, idx := range indexes(cl) {
-		if _, err := tx.ExecContext(ctx, idx.create(table)); err != nil {
-			return fmt.Errorf("creating index %s: %w", idx.name(table), err)
+	return s.migrateIndexes(ctx, tx, table, indexes(cl))
+}
+
+// migrateIndexes creates the indexes of want that table lacks and builds
+// anew those that a file of an earlier version of this package defined
+// otherwise. SQLite keeps the statement that created an index, with "IF
+// NOT EXISTS" taken out, which tells.
+func (s *Store) migrateIndexes(ctx context.Context, tx *sql.Tx, table string,
+	want []index) error {
+	have := map[string]string{}
+	rows, err := tx.QueryContext(ctx,
+		"SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? "+
+			"AND sql IS NOT NULL", table)
+	if err != nil {
+		return fmt.Errorf("reading indexes: %w", err)
+	}
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading indexes: %w", err)
+		}
+		have[name] = def
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading indexes: %w", err)
+	}
+
+	for _, idx := range want {
+		name, def := idx.name(table), idx.create(table)
+		old, ok := have[name]
+		if ok && old == def {
+			continue
+		}
+		if ok {
+			if _, err := tx.ExecContext(ctx, "DROP INDEX "+quote(name)); err != nil {
+				return fmt.Errorf("dropping index %s: %w", name, err)
+			}
+			s.logger.Info("rebuilding index", "table", table, "index", name)
+		}
+		if _, err := tx.ExecContext(ctx, def); err != nil {
+			return fmt.Errorf("creating index %s: %w", name, err)
 		}
 	}
 	return nil
@@ -237,10 +277,15 @@ func columnType(t contract.FieldType) string {
 	return "TEXT"
 }
 
-// index is an index on one column of a class's table.
+// index is an index on one column of a class's table. Indexes of fields
+// leave out the rows where the field is null: most fields of most records
+// are, and a row costs a write only of the indexes that hold it. A filter
+// compares a field with =, <, IN and the like, which no null passes, so
+// SQLite still uses the index for it.
 type index struct {
 	column string
 	unique bool
+	sparse bool // only rows where the column is not null
 }
 
 // name is the index's name. The reference names indexes
@@ -250,13 +295,18 @@ func (idx index) name(table string) string {
 	return "BYODA_IDX_" + table + "." + idx.column
 }
 
+// create is the statement that creates the index, as SQLite keeps it.
 func (idx index) create(table string) string {
 	kind := "INDEX"
 	if idx.unique {
 		kind = "UNIQUE INDEX"
 	}
-	return fmt.Sprintf("CREATE %s IF NOT EXISTS %s ON %s (%s)", kind, quote(idx.name(table)),
-		quote(table), quote(idx.column))
+	def := fmt.Sprintf("CREATE %s %s ON %s (%s)", kind, quote(idx.name(table)), quote(table),
+		quote(idx.column))
+	if idx.sparse {
+		def += " WHERE " + quote(idx.column) + " IS NOT NULL"
+	}
+	return def
 }
 
 // indexes lists the indexes of the table of class cl: those the fields ask
@@ -266,7 +316,7 @@ func indexes(cl *contract.Class) []index {
 	var idxs []index
 	for _, f := range cl.Record().Fields {
 		if f.Indexed() {
-			idxs = append(idxs, index{column: fieldColumn(f.Name)})
+			idxs = append(idxs, index{column: fieldColumn(f.Name), sparse: true})
 		}
 	}
 	if cl.Kind == contract.ArrayClass {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,6 +254,88 @@ func indexExists(tb testing.TB, s *Store, name string) bool {
 		tb.Fatal(err)
 	}
 	return n == 1
+}
+
+// TestSparseIndexes checks that the indexes of fields hold only the rows
+// where the field has a value, that filters still search them, and that
+// Open rebuilds a full index that a file of an earlier version holds.
+func TestSparseIndexes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "data.db")
+	s, err := Open(ctx, path, addressBook(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendAssets(t, s, "network_assets", 3) // without a publisher
+	r := asset(3, time.Now())
+	r["publisher"] = "p"
+	if _, err := s.Append(ctx, "network_assets", r, owner); err != nil {
+		t.Fatal(err)
+	}
+	const idx = "BYODA_IDX__network_assets._publisher"
+	if n := indexRows(t, s, idx); n != 1 {
+		t.Fatalf("the index of publisher holds %d rows, want the one with a publisher", n)
+	}
+	cl := s.Contract().Classes["network_assets"]
+	for _, raw := range []string{`{"publisher":{"eq":"p"}}`, `{"publisher":{"vin":["p","q"]}}`} {
+		q, args, err := selectSQL(cl, "rowid", QueryOptions{Filter: filter(t, s,
+			"network_assets", raw)}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan := queryPlan(t, s, q, args); !strings.Contains(plan, "INDEX "+idx) {
+			t.Errorf("filter %s: plan %q does not search %s", raw, plan, idx)
+		}
+	}
+
+	// A file of an earlier version, whose index held every row.
+	_, err = s.w.ExecContext(ctx, `DROP INDEX "`+idx+`"; CREATE INDEX "`+idx+
+		`" ON "_network_assets" ("_publisher")`)
+	if err == nil {
+		err = s.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(ctx, path, addressBook(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := indexRows(t, s, idx); n != 1 {
+		t.Fatalf("after Open, the index of publisher holds %d rows, want 1", n)
+	}
+}
+
+// indexRows counts the entries of the index called name.
+func indexRows(tb testing.TB, s *Store, name string) int {
+	tb.Helper()
+	var cells int
+	err := s.r.QueryRow(`SELECT COALESCE(SUM(ncell), 0) FROM dbstat WHERE name = ?`, name).
+		Scan(&cells)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cells
+}
+
+// queryPlan returns the details of SQLite's plan of query, joined.
+func queryPlan(tb testing.TB, s *Store, query string, args []any) string {
+	tb.Helper()
+	rows, err := s.r.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var steps []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			tb.Fatal(err)
+		}
+		steps = append(steps, detail)
+	}
+	return strings.Join(steps, "; ")
 }
 
 // withRating is version 2 of the address book: assets get a rating, with
