@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -363,19 +364,19 @@ func (p *benchPod) runInProcess(b *testing.B, l *callLoad) {
 	}
 	opened := p.opened.Load()
 
-	cpu := cpuTime(b)
+	start := sampleCPU(b)
 	b.ResetTimer()
 	bufs := make([]bytes.Buffer, l.Conns)
 	err := spread(l.Conns, l.N, func(w, i int) error {
 		return l.call(clients[w], &bufs[w], i)
 	})
 	b.StopTimer()
-	cpu = cpuTime(b) - cpu
+	used := sampleCPU(b).since(start)
 	if err != nil {
 		b.Fatal(err)
 	}
 	p.checkOpened(b, opened, l.Conns)
-	reportRate(b, cpu, 0)
+	reportRate(b, used, 0)
 }
 
 func (p *benchPod) checkOpened(b *testing.B, before int64, conns int) {
@@ -386,22 +387,79 @@ func (p *benchPod) checkOpened(b *testing.B, before int64, conns int) {
 }
 
 // reportRate reports the calls per second and the CPU time per call of the
-// benchmark's process, and of the clients' process if it was one.
-func reportRate(b *testing.B, cpu, clientCPU time.Duration) {
+// benchmark's process, and of the clients' process if it was one, and the
+// share of the machine's CPU time that its host gave to others (steal-%),
+// when the kernel tells. A virtual machine's host may run other machines'
+// work on its cores: the calls per second fall with the steal, while the
+// CPU time per call is what the calls cost.
+func reportRate(b *testing.B, used cpuUse, clientCPU time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64(used.proc.Microseconds())/float64(b.N), "cpu-µs/op")
 	if clientCPU > 0 {
 		b.ReportMetric(float64(clientCPU.Microseconds())/float64(b.N), "client-cpu-µs/op")
 	}
+	if used.stealPct >= 0 {
+		b.ReportMetric(used.stealPct, "steal-%")
+	}
 }
 
-// cpuTime returns the CPU time the process has used, user and system.
-func cpuTime(tb testing.TB) time.Duration {
+// cpuSample is the CPU time the process has used, user and system, and
+// the machine's steal and total time in clock ticks, from /proc/stat;
+// those are zero where it cannot be read.
+type cpuSample struct {
+	proc       time.Duration
+	steal, all uint64
+}
+
+// cpuUse is what was used between two samples; stealPct is -1 where the
+// machine's times are unknown.
+type cpuUse struct {
+	proc     time.Duration
+	stealPct float64
+}
+
+func sampleCPU(tb testing.TB) cpuSample {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		tb.Fatalf("reading the CPU time: %v", err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	s := cpuSample{proc: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+	s.steal, s.all = machineTimes()
+	return s
+}
+
+func (s cpuSample) since(from cpuSample) cpuUse {
+	u := cpuUse{proc: s.proc - from.proc, stealPct: -1}
+	if s.all > from.all && from.all > 0 {
+		u.stealPct = 100 * float64(s.steal-from.steal) / float64(s.all-from.all)
+	}
+	return u
+}
+
+// machineTimes returns the steal and total time of all CPUs, from the
+// "cpu" line of /proc/stat: user nice system idle iowait irq softirq
+// steal, then guest times, which user and nice include.
+func machineTimes() (steal, all uint64) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, 0
+	}
+	for i, f := range fields[1:9] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, 0
+		}
+		all += n
+		if i == 7 {
+			steal = n
+		}
+	}
+	return steal, all
 }
 
 // clientEnv names the file holding the callLoad that TestBenchClient runs.
@@ -461,7 +519,7 @@ func (p *benchPod) runClientProcess(b *testing.B, l *callLoad) {
 
 	expect("ready")
 	opened := p.opened.Load()
-	cpu := cpuTime(b)
+	start := sampleCPU(b)
 	b.ResetTimer()
 	fmt.Fprintln(stdin, "go")
 	var clientCPU time.Duration
@@ -469,12 +527,12 @@ func (p *benchPod) runClientProcess(b *testing.B, l *callLoad) {
 		b.Fatalf("the client process said done without its CPU time: %v", err)
 	}
 	b.StopTimer()
-	cpu = cpuTime(b) - cpu
+	used := sampleCPU(b).since(start)
 	if err := cmd.Wait(); err != nil {
 		b.Fatalf("the client process failed: %v\n%s", err, stderr.Bytes())
 	}
 	p.checkOpened(b, opened, l.Conns)
-	reportRate(b, cpu, clientCPU)
+	reportRate(b, used, clientCPU)
 }
 
 // TestBenchClient is the client process of the throughput benchmarks; run
@@ -517,13 +575,13 @@ func TestBenchClient(t *testing.T) {
 		fail(fmt.Errorf("waiting for go: %q, %v", line, err))
 	}
 	bufs := make([]bytes.Buffer, l.Conns)
-	cpu := cpuTime(t)
+	start := sampleCPU(t)
 	if err := spread(l.Conns, l.N, func(w, i int) error {
 		return l.call(clients[w], &bufs[w], i)
 	}); err != nil {
 		fail(err)
 	}
-	fmt.Println("done", int64(cpuTime(t)-cpu))
+	fmt.Println("done", int64(sampleCPU(t).since(start).proc))
 	os.Exit(0)
 }
 
@@ -599,7 +657,7 @@ func BenchmarkQueryLatency(b *testing.B) {
 
 			var lat []time.Duration
 			after := ""
-			cpu := cpuTime(b)
+			start := sampleCPU(b)
 			for b.Loop() {
 				start := time.Now()
 				var err error
@@ -608,7 +666,7 @@ func BenchmarkQueryLatency(b *testing.B) {
 				}
 				lat = append(lat, time.Since(start))
 			}
-			reportRate(b, cpuTime(b)-cpu, 0)
+			reportRate(b, sampleCPU(b).since(start), 0)
 			reportLatency(b, lat)
 		})
 	}
