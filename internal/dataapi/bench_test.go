@@ -200,60 +200,15 @@ func benchLeaf(b *testing.B, ca *pki.CA, name pki.Name) tls.Certificate {
 	return tls.Certificate{Certificate: chain, PrivateKey: key, Leaf: cert}
 }
 
-// benchClient returns a client with a transport of its own, so that its
-// connection is its own, which has already made the TLS handshake. The
-// transport speaks HTTP/1.1 and keeps its connection open between calls.
-func benchClient(base string, roots *x509.CertPool, serverName string,
-	cert tls.Certificate) (*http.Client, error) {
-	c := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: serverName,
-			Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13},
-		MaxIdleConnsPerHost: 1,
-	}}
-
-	u, _, _ := strings.Cut(strings.TrimPrefix(base, "https://"), "/")
-	resp, err := c.Get("https://" + u + "/ping")
-	if err != nil {
-		return nil, fmt.Errorf("opening a connection: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent {
-		return nil, fmt.Errorf("ping answered %s", resp.Status)
-	}
-	return c, nil
-}
-
-// client returns a client of the pod; see benchClient.
-func (p *benchPod) client(b *testing.B) *http.Client {
+// client returns a caller of the pod; see caller.
+func (p *benchPod) client(b *testing.B) caller {
 	b.Helper()
-	c, err := benchClient(p.base, p.roots, p.serverName, p.clientCert)
+	c, err := dialCaller(p.base, p.roots, p.serverName, p.clientCert)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(c.CloseIdleConnections)
+	b.Cleanup(c.close)
 	return c
-}
-
-// post sends body to url and returns the body of a 200 answer, read into
-// buf, which it resets first; the answer is good until buf's next use.
-// Reusing one buffer spares the client an allocation of every answer,
-// which for pages of records costs more than the call's TLS.
-func post(c *http.Client, buf *bytes.Buffer, url string, body []byte) ([]byte, error) {
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-
-	buf.Reset()
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, err
-	}
-	data := buf.Bytes()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %s %s", url, resp.Status, data)
-	}
-	return data, nil
 }
 
 // benchAsset returns asset n of a network_assets load.
@@ -331,8 +286,8 @@ type callLoad struct {
 }
 
 // call makes call i with c, reading the answer into buf.
-func (l *callLoad) call(c *http.Client, buf *bytes.Buffer, i int) error {
-	data, err := post(c, buf, l.URL, l.Bodies[i%len(l.Bodies)])
+func (l *callLoad) call(c caller, buf *bytes.Buffer, i int) error {
+	data, err := c.post(buf, l.URL, l.Bodies[i%len(l.Bodies)])
 	if err == nil && !bytes.HasPrefix(data, []byte(l.Want)) {
 		err = fmt.Errorf("the call answered %.200s, not %s...", data, l.Want)
 	}
@@ -358,7 +313,7 @@ func (p *benchPod) run(b *testing.B, conns int, l *callLoad) {
 // spreads them itself rather than through b.RunParallel, whose goroutines
 // come in multiples of GOMAXPROCS, so that one connection means one.
 func (p *benchPod) runInProcess(b *testing.B, l *callLoad) {
-	clients := make([]*http.Client, l.Conns)
+	clients := make([]caller, l.Conns)
 	for i := range clients {
 		clients[i] = p.client(b)
 	}
@@ -490,7 +445,8 @@ func (p *benchPod) runClientProcess(b *testing.B, l *callLoad) {
 		b.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClient$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClient$", "-test.count=1",
+		"-dataapi.http="+*httpClient)
 	cmd.Env = append(os.Environ(), clientEnv+"="+job)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -564,9 +520,9 @@ func TestBenchClient(t *testing.T) {
 		fail(err)
 	}
 
-	clients := make([]*http.Client, l.Conns)
+	clients := make([]caller, l.Conns)
 	for i := range clients {
-		if clients[i], err = benchClient(l.URL, roots, l.ServerName, cert); err != nil {
+		if clients[i], err = dialCaller(l.URL, roots, l.ServerName, cert); err != nil {
 			fail(err)
 		}
 	}
@@ -674,7 +630,7 @@ func BenchmarkQueryLatency(b *testing.B) {
 
 // nextPage queries the page of one publisher's assets after the cursor and
 // returns the cursor of the page to read next: "" after the last.
-func (p *benchPod) nextPage(c *http.Client, after string) (string, error) {
+func (p *benchPod) nextPage(c caller, after string) (string, error) {
 	req := map[string]any{"filter": map[string]any{"publisher": map[string]any{
 		"eq": "publisher-3"}}, "first": 50}
 	if after != "" {
@@ -686,7 +642,7 @@ func (p *benchPod) nextPage(c *http.Client, after string) (string, error) {
 	}
 
 	var buf bytes.Buffer
-	data, err := post(c, &buf, p.base+"network_assets/query", body)
+	data, err := c.post(&buf, p.base+"network_assets/query", body)
 	if err != nil {
 		return "", err
 	}
