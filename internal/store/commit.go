@@ -157,7 +157,12 @@ func (s *Store) runTx(first *writeOp, more <-chan *writeOp) ([]*writeOp, error) 
 	for op := first; op != nil; op = nextOp(more, len(batch), size) {
 		batch = append(batch, op)
 		size += op.size
-		if op.err, err = runOp(ctx, tx, op); err != nil {
+		op.err, err = runOp(ctx, tx, op)
+		if op.err != nil || err != nil {
+			// What the write read of the counters may have been undone.
+			clear(s.counterKeys)
+		}
+		if err != nil {
 			return batch, err
 		}
 		if op.err == nil {
@@ -168,6 +173,7 @@ func (s *Store) runTx(first *writeOp, more <-chan *writeOp) ([]*writeOp, error) 
 		return batch, nil
 	}
 	if err := s.commit(tx, batch); err != nil {
+		clear(s.counterKeys)
 		return batch, fmt.Errorf("committing: %w", err)
 	}
 	return batch, nil

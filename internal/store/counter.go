@@ -112,6 +112,7 @@ func (s *Store) counter(ctx context.Context, tx *sql.Tx, cl *contract.Class, f F
 	if err != nil || n >= maxCounters {
 		return value, err
 	}
+	delete(s.counterKeys, cl.Name)
 	_, err = tx.ExecContext(ctx, `INSERT INTO byoda_counters (class, conds, name, value, used)
 		VALUES (?, ?, ?, ?, ?)`, cl.Name, key.conds, key.name(cl.Name), value, toSeconds(now))
 	if err != nil {
@@ -176,8 +177,30 @@ func (k counterKey) counts(values map[string]string) bool {
 	return true
 }
 
-// loadCounterKeys returns the counters of class.
-func loadCounterKeys(ctx context.Context, tx *sql.Tx, class string) ([]counterKey, error) {
+// counterKeys keeps the counters of each class that the writer read, so
+// that a write need not read them again: every write of a row that counts
+// asks for them. Only the writer goroutine uses it, in its transactions.
+// A write that adds or removes counters forgets the classes it changed,
+// and a write or transaction that is rolled back forgets all, since what
+// was read in it may be undone.
+type counterKeys map[string][]counterKey
+
+// loadCounterKeys returns the counters of class, as tx sees them.
+func (s *Store) loadCounterKeys(ctx context.Context, tx *sql.Tx, class string) ([]counterKey,
+	error) {
+	if keys, ok := s.counterKeys[class]; ok {
+		return keys, nil
+	}
+	keys, err := readCounterKeys(ctx, tx, class)
+	if err != nil {
+		return nil, err
+	}
+	s.counterKeys[class] = keys
+	return keys, nil
+}
+
+// readCounterKeys reads the counters of class.
+func readCounterKeys(ctx context.Context, tx *sql.Tx, class string) ([]counterKey, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT conds FROM byoda_counters WHERE class = ?", class)
 	if err != nil {
 		return nil, fmt.Errorf("reading counters: %w", err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -244,5 +245,71 @@ func TestAppendMany(t *testing.T) {
 	}
 	if all := count(`{}`); all != 3 {
 		t.Errorf("a failed AppendMany changed the count to %d", all)
+	}
+}
+
+// TestCounterKeysFollowRollback checks that the counters the writer keeps
+// in memory are those of the file after a write that changed them was
+// rolled back: counters it dropped count again, and one it made is gone.
+func TestCounterKeysFollowRollback(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, addressBook(t, withGaap))
+	all := filter(t, s, "gaap", `{}`)
+	if n, err := s.Counter(ctx, "gaap", all); err != nil || n != 0 {
+		t.Fatalf("Counter = %d, %v", n, err)
+	}
+
+	// A write that drops every counter, reads the counters of gaap, and
+	// fails, which undoes the drop.
+	errUndone := errors.New("undone")
+	dropAndFail := testOp(func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM byoda_counters"); err != nil {
+			return err
+		}
+		if _, err := s.loadCounterKeys(ctx, tx, "gaap"); err != nil {
+			return err
+		}
+		return errUndone
+	})
+	if err := runTogether(s, dropAndFail)[0]; !errors.Is(err, errUndone) {
+		t.Fatalf("the failing write got %v", err)
+	}
+	if _, err := s.Append(ctx, "gaap", Record{"a": 1}, owner); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Counter(ctx, "gaap", all); err != nil || n != 1 {
+		t.Errorf("after one append, Counter = %d, %v; want 1", n, err)
+	}
+
+	// A write that makes a counter and fails: appends must not count into
+	// the counter that is not there, nor fail for it.
+	byA := filter(t, s, "gaap", `{"a":{"eq":1}}`)
+	key, err := counterKeyOf(byA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := s.class("gaap", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	makeAndFail := testOp(func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := s.counter(ctx, tx, cl, byA, key, s.now()); err != nil {
+			return err
+		}
+		if _, err := s.loadCounterKeys(ctx, tx, "gaap"); err != nil {
+			return err
+		}
+		return errUndone
+	})
+	if err := runTogether(s, makeAndFail)[0]; !errors.Is(err, errUndone) {
+		t.Fatalf("the failing write got %v", err)
+	}
+	if _, err := s.Append(ctx, "gaap", Record{"a": 1}, owner); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []Filter{all, byA} {
+		if n, err := s.Counter(ctx, "gaap", f); err != nil || n != 2 {
+			t.Errorf("after two appends, Counter = %d, %v; want 2", n, err)
+		}
 	}
 }

@@ -100,6 +100,9 @@ type Store struct {
 
 	// cache keeps edges that queries read.
 	cache *edgeCache
+
+	// counterKeys keeps the counters the writer read; only it uses them.
+	counterKeys counterKeys
 }
 
 // Open opens the data store in the SQLite file at path, creating the file
@@ -130,7 +133,7 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 		return nil, err
 	}
 	s := &Store{path: path, w: w, logger: logger, now: time.Now,
-		cache: newEdgeCache(DefaultCacheBytes)}
+		cache: newEdgeCache(DefaultCacheBytes), counterKeys: counterKeys{}}
 	s.startWriter()
 	if err := s.migrate(ctx, c); err != nil {
 		s.stopWriter()

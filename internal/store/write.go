@@ -83,7 +83,7 @@ func (s *Store) Append(ctx context.Context, class string, r Record, o Origin) (E
 		if cursor, err = appendRow(ctx, tx, class, rw); err != nil {
 			return err
 		}
-		keys, err := loadCounterKeys(ctx, tx, class)
+		keys, err := s.loadCounterKeys(ctx, tx, class)
 		if err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (s *Store) AppendMany(ctx context.Context, class string, rs []Record, o Ori
 				return err
 			}
 		}
-		keys, err := loadCounterKeys(ctx, tx, class)
+		keys, err := s.loadCounterKeys(ctx, tx, class)
 		if err != nil {
 			return err
 		}
@@ -178,7 +178,7 @@ func (s *Store) Update(ctx context.Context, class string, f Filter, r Record,
 	var n int
 	err = s.writeChanging(ctx, class, rw.size(), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		n, err = updateRows(ctx, tx, cl, f, rw, counterValues(cl.Items, vals))
+		n, err = s.updateRows(ctx, tx, cl, f, rw, counterValues(cl.Items, vals))
 		return err
 	})
 	if err != nil {
@@ -204,7 +204,7 @@ func (s *Store) Delete(ctx context.Context, class string, f Filter) (int, error)
 	var n int
 	err = s.writeChanging(ctx, class, 0, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		n, err = deleteRows(ctx, tx, cl, where, args)
+		n, err = s.deleteRows(ctx, tx, cl, where, args)
 		return err
 	})
 	if err != nil {
@@ -230,7 +230,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 		var n int
 		err := s.writeChanging(ctx, name, 0, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			n, err = deleteRows(ctx, tx, cl, where, args)
+			n, err = s.deleteRows(ctx, tx, cl, where, args)
 			return err
 		})
 		if err != nil {
@@ -240,6 +240,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) (int, error) {
 	}
 
 	err := s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		clear(s.counterKeys)
 		_, err := tx.ExecContext(ctx, "DELETE FROM byoda_counters WHERE used < ?",
 			toSeconds(now.Add(-counterIdle)))
 		return err
@@ -382,9 +383,9 @@ func newCursor() string {
 
 // updateRows sets the columns of rw in the rows of cl that f selects;
 // counted holds the string forms of the counter fields it sets.
-func updateRows(ctx context.Context, tx *sql.Tx, cl *contract.Class, f Filter, rw row,
-	counted map[string]string) (int, error) {
-	keys, err := loadCounterKeys(ctx, tx, cl.Name)
+func (s *Store) updateRows(ctx context.Context, tx *sql.Tx, cl *contract.Class, f Filter,
+	rw row, counted map[string]string) (int, error) {
+	keys, err := s.loadCounterKeys(ctx, tx, cl.Name)
 	if err != nil {
 		return 0, err
 	}
@@ -435,9 +436,9 @@ func overlay(base, top map[string]string) map[string]string {
 
 // deleteRows deletes the rows of cl that match the SQL condition where,
 // counting them out of the counters.
-func deleteRows(ctx context.Context, tx *sql.Tx, cl *contract.Class, where string,
-	args []any) (int, error) {
-	keys, err := loadCounterKeys(ctx, tx, cl.Name)
+func (s *Store) deleteRows(ctx context.Context, tx *sql.Tx, cl *contract.Class,
+	where string, args []any) (int, error) {
+	keys, err := s.loadCounterKeys(ctx, tx, cl.Name)
 	if err != nil {
 		return 0, err
 	}
