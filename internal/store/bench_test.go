@@ -134,7 +134,7 @@ func fillAssets(b *testing.B, s *Store, n int) {
 			if err != nil {
 				return err
 			}
-			if _, err := appendRow(ctx, tx, cl.Name, rw); err != nil {
+			if _, err := s.appendRow(ctx, tx, cl.Name, rw); err != nil {
 				return err
 			}
 		}

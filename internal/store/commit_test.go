@@ -59,7 +59,7 @@ func inserter(tb testing.TB, s *Store, n int, cursor *string, then writeFunc) *w
 	}
 	return testOp(func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if *cursor, err = appendRow(ctx, tx, cl.Name, rw); err != nil || then == nil {
+		if *cursor, err = s.appendRow(ctx, tx, cl.Name, rw); err != nil || then == nil {
 			return err
 		}
 		return then(ctx, tx)

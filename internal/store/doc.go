@@ -15,9 +15,11 @@
 //
 // The store departs from the reference where the reference is broken:
 //
-//   - cursors are random, unique per table and kept when a row is updated,
-//     where the reference hashes the required fields, so that equal
-//     records share one and an update moves it;
+//   - cursors are unique per table, random in their low half and kept
+//     when a row is updated, where the reference hashes the required
+//     fields, so that equal records share one and an update moves it;
+//     their high half follows the rowid, so that new rows' cursors go to
+//     a few pages of the index rather than each to a page of its own;
 //   - filters are typed through the contract everywhere, field names are
 //     checked against it, and regex and glob run as Go regular
 //     expressions, in linear time;

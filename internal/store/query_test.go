@@ -87,7 +87,7 @@ func TestPagingErrors(t *testing.T) {
 
 	unknown := "00000000"
 	for slices.ContainsFunc(appended, func(e Edge) bool { return e.Cursor == unknown }) {
-		unknown = newCursor()
+		unknown = newCursor(0)
 	}
 	p, err := s.Query(ctx, "network_assets", QueryOptions{After: unknown})
 	if err != nil || p.TotalCount != 0 || p.EndCursor != "" || p.Edges == nil {

@@ -101,8 +101,10 @@ type Store struct {
 	// cache keeps edges that queries read.
 	cache *edgeCache
 
-	// counterKeys keeps the counters the writer read; only it uses them.
+	// counterKeys keeps the counters the writer read, and lastRowids the
+	// rowid of the row it last appended to each table; only it uses them.
 	counterKeys counterKeys
+	lastRowids  map[string]int64
 }
 
 // Open opens the data store in the SQLite file at path, creating the file
@@ -133,7 +135,7 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 		return nil, err
 	}
 	s := &Store{path: path, w: w, logger: logger, now: time.Now,
-		cache: newEdgeCache(DefaultCacheBytes), counterKeys: counterKeys{}}
+		cache: newEdgeCache(DefaultCacheBytes), counterKeys: counterKeys{}, lastRowids: map[string]int64{}}
 	s.startWriter()
 	if err := s.migrate(ctx, c); err != nil {
 		s.stopWriter()

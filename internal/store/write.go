@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,8 +15,10 @@ import (
 	"github.com/byoda/byoda-go/internal/contract"
 )
 
-// maxCursorTries bounds the draws of an unused cursor. With a million rows
-// in a table, a draw collides once in four thousand.
+// maxCursorTries bounds the draws of an unused cursor. A cursor shares its
+// high half with at most 255 other rows in every 2^24 appended to its
+// table (see newCursor), so a draw collides about once in 256 at worst
+// until a table has grown past tens of millions of rows.
 const maxCursorTries = 8
 
 // Mutate replaces the record of the object class with r and returns 1, the
@@ -80,7 +83,7 @@ func (s *Store) Append(ctx context.Context, class string, r Record, o Origin) (E
 	var cursor string
 	err = s.write(ctx, rw.size(), func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if cursor, err = appendRow(ctx, tx, class, rw); err != nil {
+		if cursor, err = s.appendRow(ctx, tx, class, rw); err != nil {
 			return err
 		}
 		keys, err := s.loadCounterKeys(ctx, tx, class)
@@ -131,7 +134,7 @@ func (s *Store) AppendMany(ctx context.Context, class string, rs []Record, o Ori
 
 	err = s.write(ctx, size, func(ctx context.Context, tx *sql.Tx) error {
 		for _, rw := range rows {
-			if _, err := appendRow(ctx, tx, class, rw); err != nil {
+			if _, err := s.appendRow(ctx, tx, class, rw); err != nil {
 				return err
 			}
 		}
@@ -353,31 +356,67 @@ func (rw row) insert(table string) string {
 
 // appendRow inserts rw into the table of class with an unused cursor, which
 // it returns.
-func appendRow(ctx context.Context, tx *sql.Tx, class string, rw row) (string, error) {
+func (s *Store) appendRow(ctx context.Context, tx *sql.Tx, class string, rw row) (string,
+	error) {
 	rw.cols, rw.args = slices.Clone(rw.cols), slices.Clone(rw.args)
 	rw.add(colCursor, "")
-	insert := rw.insert(tableName(class)) + " ON CONFLICT (" + quote(colCursor) + ") DO NOTHING"
+	table := tableName(class)
+	insert := rw.insert(table) + " ON CONFLICT (" + quote(colCursor) + ") DO NOTHING"
 
+	last, err := s.lastRowid(ctx, tx, table)
+	if err != nil {
+		return "", err
+	}
 	for range maxCursorTries {
-		cursor := newCursor()
+		cursor := newCursor(last + 1)
 		rw.args[len(rw.args)-1] = cursor
 		res, err := tx.ExecContext(ctx, insert, rw.args...)
 		if err != nil {
 			return "", fmt.Errorf("inserting the record: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			return cursor, err
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			if err != nil {
+				return "", fmt.Errorf("inserting the record: %w", err)
+			}
+			continue // the cursor was taken
 		}
+		if id, err := res.LastInsertId(); err == nil {
+			s.lastRowids[table] = id
+		}
+		return cursor, nil
 	}
 	return "", errors.New("inserting the record: found no unused cursor")
 }
 
-// newCursor draws a random cursor: unguessable enough that a client cannot
-// page from a row it has not seen, and the length the reference's pods
-// expect.
-func newCursor() string {
+// lastRowid returns the rowid of the row last appended to table, as far
+// as the writer knows: the largest when it first asks, then that of each
+// row it appends. It only places cursors (see newCursor), so that it may
+// run ahead of the table after a rollback does no harm.
+func (s *Store) lastRowid(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
+	if id, ok := s.lastRowids[table]; ok {
+		return id, nil
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(rowid), 0) FROM "+quote(table)).
+		Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("reading the last rowid: %w", err)
+	}
+	s.lastRowids[table] = id
+	return id, nil
+}
+
+// newCursor draws a cursor for the row that will have rowid id. Its low
+// half is random: a client cannot tell the cursors of rows it has not
+// seen from those of rows that do not exist. Its high half is id/256, in
+// 16 bits, so that the cursors of rows appended one after the other go to
+// the same few pages of the table's index of cursors rather than to a
+// random page each, which a write would have to add to the log. It has the
+// length that the reference's pods expect.
+func newCursor(id int64) string {
 	var b [CursorLength / 2]byte
-	rand.Read(b[:])
+	rand.Read(b[2:])
+	binary.BigEndian.PutUint16(b[:2], uint16(id>>8))
 	return hex.EncodeToString(b[:])
 }
 

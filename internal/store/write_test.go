@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -388,5 +391,57 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if n, err := s.Counter(ctx, "network_assets", Filter{}); err != nil || n != writers*each {
 		t.Errorf("Counter: %d, %v", n, err)
+	}
+}
+
+// TestCursorsOfAppends checks the cursors of rows appended one after the
+// other: unique, eight hex digits, random in their low half, and sharing
+// their high half with the rows appended around them, in blocks of 256 by
+// rowid, so that they go to a few pages of the index of cursors.
+func TestCursorsOfAppends(t *testing.T) {
+	s := openStore(t, addressBook(t))
+	const n = 600 // rows 1 to 600: blocks 0, 1 and 2
+	edges := appendAssets(t, s, "network_assets", n)
+
+	seen := map[string]bool{}
+	lows := map[string]bool{}
+	for i, e := range edges {
+		if len(e.Cursor) != CursorLength {
+			t.Fatalf("cursor %q has %d characters", e.Cursor, len(e.Cursor))
+		}
+		b, err := hex.DecodeString(e.Cursor)
+		if err != nil {
+			t.Fatalf("cursor %q is not hex", e.Cursor)
+		}
+		if seen[e.Cursor] {
+			t.Fatalf("cursor %q is given twice", e.Cursor)
+		}
+		seen[e.Cursor] = true
+		lows[e.Cursor[4:]] = true
+
+		rowid := int64(i + 1)
+		if high := binary.BigEndian.Uint16(b[:2]); high != uint16(rowid>>8) {
+			t.Errorf("row %d has cursor %s; want the high half %04x", rowid, e.Cursor,
+				rowid>>8)
+		}
+	}
+	// 600 draws of 16 bits repeat a few values, not hundreds.
+	if len(lows) < n-50 {
+		t.Errorf("%d distinct low halves in %d cursors", len(lows), n)
+	}
+
+	// A store opened again goes on from the table's last rowid.
+	path := s.path
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), path, addressBook(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := appendAssets(t, s, "network_assets", 1)[0]
+	if e.Cursor[:4] != fmt.Sprintf("%04x", (n+1)>>8) {
+		t.Errorf("row %d after reopening has cursor %s", n+1, e.Cursor)
 	}
 }
