@@ -9,9 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -199,3 +203,68 @@ func (w *wireCaller) readHead() (status int, length int64, err error) {
 }
 
 func (w *wireCaller) close() { w.conn.Close() }
+
+// TestWireCaller checks the benchmarks' own client against net/http's
+// server: it reads answers that give their length, over one connection,
+// and refuses the others rather than misread them.
+func TestWireCaller(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter,
+		r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/echo":
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.Write(body)
+		case "/missing":
+			http.Error(w, `{"detail":"no such thing"}`, http.StatusNotFound)
+		case "/chunked":
+			w.Write(body)
+			w.(http.Flusher).Flush()
+			w.Write(body)
+		case "/close":
+			w.Header().Set("Connection", "close")
+			w.Write(body)
+		}
+	}))
+	var opened atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	dial := func() *wireCaller {
+		w, err := dialWire(strings.TrimPrefix(srv.URL, "https://"),
+			&tls.Config{RootCAs: roots, ServerName: "example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.close)
+		return w
+	}
+
+	w := dial()
+	var buf bytes.Buffer
+	for i, body := range []string{`{"a":1}`, "", strings.Repeat("x", 100_000)} {
+		got, err := w.post(&buf, srv.URL+"/echo", []byte(body))
+		if err != nil || string(got) != body {
+			t.Errorf("call %d: %.40q, %v; want %.40q", i, got, err, body)
+		}
+	}
+	if _, err := w.post(&buf, srv.URL+"/missing", nil); err == nil ||
+		!strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "no such thing") {
+		t.Errorf("a 404 gave %v", err)
+	}
+	if n := opened.Load(); n != 1 {
+		t.Errorf("%d connections were opened for five calls; want 1", n)
+	}
+
+	for _, path := range []string{"/chunked", "/close"} {
+		if _, err := dial().post(&buf, srv.URL+path, []byte("x")); err == nil {
+			t.Errorf("%s was taken", path)
+		}
+	}
+}
