@@ -191,10 +191,11 @@ func appendMarshaled(b []byte, v any) ([]byte, error) {
 	return append(b, data...), nil
 }
 
-// AppendJSONString appends s as a JSON string, as encoding/json writes it. Strings of printable ASCII that
-// need no escapes, such as ids, cursors and most names, are copied; the
-// others go through encoding/json, which escapes HTML characters, control
-// characters, U+2028 and U+2029, and replaces invalid UTF-8.
+// AppendJSONString appends s as a JSON string, as encoding/json writes
+// it. Strings of printable ASCII that need no escapes, such as ids,
+// cursors and most names, are copied; the others go through
+// encoding/json, which escapes HTML characters, control characters,
+// U+2028 and U+2029, and replaces invalid UTF-8.
 func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' ||

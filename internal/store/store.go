@@ -135,7 +135,10 @@ func Open(ctx context.Context, path string, c *contract.Contract,
 		return nil, err
 	}
 	s := &Store{path: path, w: w, logger: logger, now: time.Now,
-		cache: newEdgeCache(DefaultCacheBytes), counterKeys: counterKeys{}, lastRowids: map[string]int64{}}
+		cache:       newEdgeCache(DefaultCacheBytes),
+		counterKeys: counterKeys{},
+		lastRowids:  map[string]int64{},
+	}
 	s.startWriter()
 	if err := s.migrate(ctx, c); err != nil {
 		s.stopWriter()
