@@ -374,10 +374,11 @@ func (s *Store) appendRow(ctx context.Context, tx *sql.Tx, class string, rw row)
 		if err != nil {
 			return "", fmt.Errorf("inserting the record: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			if err != nil {
-				return "", fmt.Errorf("inserting the record: %w", err)
-			}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return "", fmt.Errorf("inserting the record: %w", err)
+		}
+		if n == 0 {
 			continue // the cursor was taken
 		}
 		if id, err := res.LastInsertId(); err == nil {
