@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -443,5 +444,36 @@ func TestCursorsOfAppends(t *testing.T) {
 	e := appendAssets(t, s, "network_assets", 1)[0]
 	if e.Cursor[:4] != fmt.Sprintf("%04x", (n+1)>>8) {
 		t.Errorf("row %d after reopening has cursor %s", n+1, e.Cursor)
+	}
+}
+
+// TestCursorsAllTaken fills every cursor that the next append may draw and
+// checks that the append, after its tries, fails and adds nothing.
+func TestCursorsAllTaken(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, addressBook(t))
+	appendAssets(t, s, "network_assets", 1) // rowid 1: the next has high half 0000
+
+	// Every low half with the high half of rowid 2, taking rowids far
+	// past it, which does not move the next append's cursors: the writer
+	// knows only of the rows it appended.
+	err := s.write(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `WITH RECURSIVE n(i) AS
+			(SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 65535)
+			INSERT INTO "_network_assets" ("cursor") SELECT printf('0000%04x', i) FROM n
+			WHERE printf('0000%04x', i) NOT IN (SELECT "cursor" FROM "_network_assets")`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(storedCursors(t, s))
+
+	_, err = s.Append(ctx, "network_assets", asset(1, time.Now()), owner)
+	if err == nil || !strings.Contains(err.Error(), "no unused cursor") {
+		t.Fatalf("an append with every cursor taken gave %v", err)
+	}
+	if after := len(storedCursors(t, s)); after != before {
+		t.Errorf("%d rows before the failed append, %d after", before, after)
 	}
 }
