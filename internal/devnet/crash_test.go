@@ -13,13 +13,14 @@ import (
 
 	"github.com/byoda/byoda-go/internal/contracts"
 	"github.com/byoda/byoda-go/internal/pki"
+	"github.com/byoda/byoda-go/internal/testnet"
 )
 
 // TestCrashDuringAppends kills a pod with SIGKILL while a client streams
 // appends to it: after the devnet restarts the pod, every append the pod
 // acknowledged is there.
 func TestCrashDuringAppends(t *testing.T) {
-	bin := buildByoda(t)
+	bin := testnet.BuildByoda(t)
 	cfg := Config{Dir: t.TempDir(), Pods: 1, Contracts: [][]byte{contracts.AddressBook()},
 		Binary: bin}
 	info, stop := runDevnet(t, cfg)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,18 +14,8 @@ import (
 	"time"
 
 	"github.com/byoda/byoda-go/internal/pki"
+	"github.com/byoda/byoda-go/internal/testnet"
 )
-
-// buildByoda builds the byoda binary the devnet runs.
-func buildByoda(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "byoda")
-	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/byoda")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building byoda: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // runDevnet runs a devnet until the returned stop is called, and returns
 // its description once it is ready.
@@ -60,7 +49,7 @@ func runDevnet(t *testing.T, cfg Config) (*Info, func()) {
 }
 
 func TestDevnetStartStopRestart(t *testing.T) {
-	bin := buildByoda(t)
+	bin := testnet.BuildByoda(t)
 	doc, err := os.ReadFile(filepath.Join("..", "service", "testdata", "notes.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/byoda/byoda-go/internal/contracts"
 	"github.com/byoda/byoda-go/internal/pki"
+	"github.com/byoda/byoda-go/internal/testnet"
 )
 
 // cli runs `byoda data` against the devnet.
@@ -65,7 +66,7 @@ func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 // TestEndToEnd runs a devnet with three pods and the address book, and
 // uses it through `byoda data` as a person would.
 func TestEndToEnd(t *testing.T) {
-	bin := buildByoda(t)
+	bin := testnet.BuildByoda(t)
 	cfg := Config{Dir: t.TempDir(), Pods: 3, Contracts: [][]byte{contracts.AddressBook()},
 		Binary: bin}
 	info, stop := runDevnet(t, cfg)

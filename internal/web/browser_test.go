@@ -27,6 +27,7 @@ import (
 	"github.com/byoda/byoda-go/internal/contracts"
 	"github.com/byoda/byoda-go/internal/devnet"
 	"github.com/byoda/byoda-go/internal/pki"
+	"github.com/byoda/byoda-go/internal/testnet"
 	"github.com/byoda/byoda-go/internal/web"
 )
 
@@ -54,17 +55,6 @@ func chromium(t *testing.T) string {
 	}
 	t.Skip("chromium is not installed (apt-get install -y chromium); skipping the browser test")
 	return ""
-}
-
-// buildByoda builds the byoda binary the devnet runs.
-func buildByoda(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "byoda")
-	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/byoda")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building byoda: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // startDevnet runs a devnet until the test ends and returns its
@@ -416,7 +406,7 @@ func accountClient(t *testing.T, info *devnet.Info, pod devnet.PodInfo) *http.Cl
 // screens there.
 func TestBrowser(t *testing.T) {
 	exe := chromium(t)
-	bin := buildByoda(t)
+	bin := testnet.BuildByoda(t)
 	notes, err := os.ReadFile(filepath.Join("..", "service", "testdata", "notes.json"))
 	if err != nil {
 		t.Fatal(err)
